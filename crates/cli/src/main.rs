@@ -1,0 +1,146 @@
+//! `pfid`: the identity provider's server and its operator command line (SPEC.md).
+//!
+//! Every command takes `--config FILE`; a command that reports takes `--json` and then
+//! prints one JSON object on stdout and nothing else there. Failures exit non-zero with
+//! one line on stderr.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "pfid", version, about = "Patient Fusion identity provider (OpenID Connect)")]
+pub struct Cli {
+    /// A TOML file layered over the built-in defaults (config/default.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply pending schema migrations, then serve (the default).
+    Serve,
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Register and review client apps.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Patients' records, as a provider's office keeps them.
+    Patient {
+        #[command(subcommand)]
+        command: PatientCommand,
+    },
+    /// Logins.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Token-signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Apply pending schema migrations.
+    Migrate {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client app (approved at once).
+    Create(commands::ClientCreate),
+    /// List apps, optionally in one review state.
+    List {
+        #[arg(long, value_parser = ["review", "approved", "rejected", "suspended"])]
+        status: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Approve an app in review.
+    Approve {
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Reject an app, with the reason its developer will read.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Suspend an app: its tokens stop working at once.
+    Suspend {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PatientCommand {
+    /// Create a patient record.
+    Create(commands::PatientCreate),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Create an active login.
+    Create(commands::AccountCreate),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// New signing keys sign from now on; old public keys stay published until every
+    /// token they signed has expired.
+    Rotate {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let line = format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! pfid's account store: patients' records, logins, apps, grants, codes, tokens, keys and
+//! the durable queues, on SQLite or PostgreSQL through one code path.
+//!
+//! Everything here is synchronous diesel work wrapped in async functions that run it on
+//! tokio's blocking pool, so no caller ever blocks an event-loop thread. Public functions
+//! take and return domain types; row structs stay private. Time is always a parameter.
+
+mod db;
+mod error;
+mod rows;
+pub mod schema;
+
+pub mod accounts;
+pub mod audit;
+pub mod clients;
+pub mod codes;
+pub mod grants;
+pub mod keys;
+pub mod normalize;
+pub mod outbox;
+pub mod password;
+pub mod patients;
+pub mod ratelimit;
+pub mod secret;
+pub mod sessions;
+pub mod tokens;
+mod time;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use chrono;
+pub use db::{Backend, DatabaseUrl};
+pub use error::{StoreError, StoreResult};
+pub use password::PasswordHasher;
+
+use db::{DbConn, Pools};
+
+/// How to reach the database and how to hash passwords.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: DatabaseUrl,
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+}
+
+/// The store facade: cheap to clone, shared by every worker.
+#[derive(Clone)]
+pub struct Store {
+    pools: Arc<Pools>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.pools.backend.as_str())
+    }
+}
+
+impl Store {
+    /// Opens the pools and checks that the database answers. Does not migrate.
+    pub async fn connect(config: &StoreConfig) -> StoreResult<Store> {
+        let config = config.clone();
+        let pools = tokio::task::spawn_blocking(move || {
+            Pools::open(&config.url, config.pool_size, config.connect_timeout)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("connect task failed: {e}")))??;
+        Ok(Store { pools: Arc::new(pools) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.pools.backend
+    }
+
+    /// Applies pending schema migrations and returns how many ran.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        self.with_writer(db::run_migrations).await
+    }
+
+    /// Reverts every migration. Only for tests of the migrations themselves.
+    #[doc(hidden)]
+    pub async fn revert_all_migrations(&self) -> StoreResult<usize> {
+        self.with_writer(db::revert_all_migrations).await
+    }
+
+    /// Answers when the database does (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        use diesel::connection::SimpleConnection;
+        self.read(|conn| conn.batch_execute("SELECT 1").map_err(StoreError::from)).await
+    }
+
+    /// Runs `f` on a pooled reader, on the blocking pool.
+    pub(crate) async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pools.read.clone();
+        run_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `f` in one write transaction, committed before this returns.
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.with_writer(move |conn| db::write_transaction(conn, f)).await
+    }
+
+    /// Runs `f` on the writer connection without opening a transaction.
+    async fn with_writer<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pools.write.clone();
+        run_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T, F>(f: F) -> StoreResult<T>
+where
+    F: FnOnce() -> StoreResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+}

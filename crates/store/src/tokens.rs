@@ -1,0 +1,276 @@
+//! Access tokens, refresh-token families and the exchange of a code for tokens.
+//!
+//! Access tokens are opaque: 256 random bits, stored as a SHA-256 digest, checked at
+//! every use, so revocation (consent withdrawn, app suspended, password reset) takes
+//! effect at once everywhere. See docs/tokens.md.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::error::StoreResult;
+use crate::rows::{AccessRow, FamilyRow, RefreshRow};
+use crate::schema::{access_tokens, accounts, authorization_codes, clients, grants, refresh_tokens, token_families};
+use crate::{secret, time, Store};
+
+/// Prefixes make leaked tokens recognisable (secret scanners, logs).
+pub const ACCESS_TOKEN_PREFIX: &str = "pfat_";
+pub const REFRESH_TOKEN_PREFIX: &str = "pfrt_";
+
+/// What an access token lets its bearer do, as userinfo and introspection see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub token_hash: String,
+    pub client_id: String,
+    /// None for client-credentials tokens.
+    pub account_id: Option<String>,
+    pub family_id: Option<String>,
+    pub session_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub auth_time: Option<DateTime<Utc>>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<AccessRow> for AccessToken {
+    fn from(r: AccessRow) -> Self {
+        AccessToken {
+            token_hash: r.token_hash,
+            client_id: r.client_id,
+            account_id: r.account_id,
+            family_id: r.family_id,
+            session_id: r.session_id,
+            scopes: r.scopes.split_whitespace().map(str::to_owned).collect(),
+            auth_time: r.auth_time.map(time::from_db),
+            issued_at: time::from_db(r.created_at),
+            expires_at: time::from_db(r.expires_at),
+        }
+    }
+}
+
+/// The tokens one grant produces.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_token: Option<String>,
+    pub family_id: Option<String>,
+}
+
+/// Lifetimes for what a grant issues.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    pub access: Duration,
+    /// Idle (sliding) lifetime of each refresh token.
+    pub refresh_idle: Duration,
+    /// Absolute lifetime of a refresh-token family.
+    pub refresh_absolute: Duration,
+}
+
+/// Outcome of presenting an authorization code.
+#[derive(Debug, Clone)]
+pub enum CodeExchange {
+    Issued(IssuedTokens),
+    /// The code had been used already; everything issued from it is now revoked.
+    AlreadyUsed,
+}
+
+pub(crate) fn new_access_row(
+    client_id: &str,
+    account_id: Option<&str>,
+    family_id: Option<&str>,
+    code_hash: Option<&str>,
+    session_id: Option<&str>,
+    scopes: &str,
+    auth_time: Option<NaiveDateTime>,
+    now: DateTime<Utc>,
+    lifetime: Duration,
+) -> StoreResult<(AccessRow, String)> {
+    let token = secret::new_token(ACCESS_TOKEN_PREFIX)?;
+    Ok((
+        AccessRow {
+            token_hash: secret::digest(&token),
+            client_id: client_id.to_owned(),
+            account_id: account_id.map(str::to_owned),
+            family_id: family_id.map(str::to_owned),
+            code_hash: code_hash.map(str::to_owned),
+            session_id: session_id.map(str::to_owned),
+            scopes: scopes.to_owned(),
+            auth_time,
+            created_at: time::to_db(now),
+            expires_at: time::to_db(now + lifetime),
+            revoked_at: None,
+        },
+        token,
+    ))
+}
+
+pub(crate) fn new_refresh_row(family_id: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> StoreResult<(RefreshRow, String)> {
+    let token = secret::new_token(REFRESH_TOKEN_PREFIX)?;
+    Ok((
+        RefreshRow {
+            token_hash: secret::digest(&token),
+            family_id: family_id.to_owned(),
+            created_at: time::to_db(now),
+            expires_at: time::to_db(expires_at),
+            used_at: None,
+        },
+        token,
+    ))
+}
+
+/// Revokes everything issued from one authorization code (RFC 6749 §4.1.2: a code used
+/// twice SHOULD revoke the tokens issued from it).
+fn revoke_from_code(conn: &mut crate::db::DbConn, code_hash: &str, now: NaiveDateTime) -> StoreResult<()> {
+    let families: Vec<String> = token_families::table
+        .filter(token_families::code_hash.eq(code_hash))
+        .select(token_families::id)
+        .load(conn)?;
+    diesel::update(token_families::table.filter(token_families::id.eq_any(&families)))
+        .set(token_families::revoked_at.eq(now))
+        .execute(conn)?;
+    diesel::update(
+        access_tokens::table.filter(
+            access_tokens::code_hash
+                .eq(code_hash)
+                .or(access_tokens::family_id.eq_any(&families)),
+        ),
+    )
+    .filter(access_tokens::revoked_at.is_null())
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}
+
+impl Store {
+    /// Consumes a code and issues its tokens in one transaction. `with_refresh` issues a
+    /// refresh-token family too (offline_access consented and the grant allowed).
+    pub async fn exchange_code(
+        &self,
+        code_hash: &str,
+        with_refresh: bool,
+        now: DateTime<Utc>,
+        lifetimes: TokenLifetimes,
+    ) -> StoreResult<CodeExchange> {
+        let code_hash = code_hash.to_owned();
+        let db_now = time::to_db(now);
+        self.write(move |conn| {
+            let consumed = diesel::update(authorization_codes::table.find(&code_hash))
+                .filter(authorization_codes::used_at.is_null())
+                .set(authorization_codes::used_at.eq(db_now))
+                .execute(conn)?;
+            if consumed == 0 {
+                revoke_from_code(conn, &code_hash, db_now)?;
+                return Ok(CodeExchange::AlreadyUsed);
+            }
+            let code: crate::rows::CodeRow = authorization_codes::table
+                .find(&code_hash)
+                .select(crate::rows::CodeRow::as_select())
+                .first(conn)?;
+            let mut family_id = None;
+            let mut refresh_token = None;
+            if with_refresh {
+                let family = FamilyRow {
+                    id: secret::new_id()?,
+                    client_id: code.client_id.clone(),
+                    account_id: code.account_id.clone(),
+                    grant_id: code.grant_id.clone(),
+                    code_hash: Some(code_hash.clone()),
+                    session_id: code.session_id.clone(),
+                    scopes: code.scopes.clone(),
+                    auth_time: code.auth_time,
+                    amr: code.amr.clone(),
+                    created_at: db_now,
+                    expires_at: time::to_db(now + lifetimes.refresh_absolute),
+                    revoked_at: None,
+                };
+                diesel::insert_into(token_families::table).values(&family).execute(conn)?;
+                let idle_end = (now + lifetimes.refresh_idle).min(now + lifetimes.refresh_absolute);
+                let (row, token) = new_refresh_row(&family.id, now, idle_end)?;
+                diesel::insert_into(refresh_tokens::table).values(&row).execute(conn)?;
+                family_id = Some(family.id);
+                refresh_token = Some(token);
+            }
+            let (access, access_token) = new_access_row(
+                &code.client_id,
+                Some(&code.account_id),
+                family_id.as_deref(),
+                Some(&code_hash),
+                code.session_id.as_deref(),
+                &code.scopes,
+                Some(code.auth_time),
+                now,
+                lifetimes.access,
+            )?;
+            diesel::insert_into(access_tokens::table).values(&access).execute(conn)?;
+            if let Some(grant_id) = &code.grant_id {
+                diesel::update(grants::table.find(grant_id)).set(grants::last_used_at.eq(db_now)).execute(conn)?;
+            }
+            Ok(CodeExchange::Issued(IssuedTokens {
+                access_token,
+                access_expires_at: now + lifetimes.access,
+                refresh_token,
+                family_id,
+            }))
+        })
+        .await
+    }
+
+    /// A live access token: known, not revoked, not expired, its app approved and, for a
+    /// patient's token, the account active. Anything else is `None`, alike.
+    pub async fn active_access_token(&self, token: &str, now: DateTime<Utc>) -> StoreResult<Option<AccessToken>> {
+        if !token.starts_with(ACCESS_TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let hash = secret::digest(token);
+        let db_now = time::to_db(now);
+        self.read(move |conn| {
+            let row: Option<(AccessRow, String, Option<String>)> = access_tokens::table
+                .inner_join(clients::table)
+                .left_join(accounts::table)
+                .filter(access_tokens::token_hash.eq(hash))
+                .select((AccessRow::as_select(), clients::status, accounts::status.nullable()))
+                .first(conn)
+                .optional()?;
+            let Some((row, client_status, account_status)) = row else { return Ok(None) };
+            let live = row.revoked_at.is_none()
+                && row.expires_at > db_now
+                && client_status == "approved"
+                && account_status.as_deref().is_none_or(|s| s == "active");
+            Ok(live.then(|| AccessToken::from(row)))
+        })
+        .await
+    }
+
+    /// Issues a client-credentials access token (no account, no refresh token).
+    pub async fn issue_client_token(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+        now: DateTime<Utc>,
+        lifetime: Duration,
+    ) -> StoreResult<IssuedTokens> {
+        let (row, token) =
+            new_access_row(client_id, None, None, None, None, &scopes.join(" "), None, now, lifetime)?;
+        self.write(move |conn| {
+            diesel::insert_into(access_tokens::table).values(&row).execute(conn)?;
+            Ok(IssuedTokens { access_token: token, access_expires_at: now + lifetime, refresh_token: None, family_id: None })
+        })
+        .await
+    }
+
+    /// Revokes one access token by its value. Returns whether it existed for that client.
+    pub async fn revoke_access_token(&self, token: &str, client_id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let hash = secret::digest(token);
+        let client_id = client_id.to_owned();
+        let now = time::to_db(now);
+        self.write(move |conn| {
+            let n = diesel::update(access_tokens::table.find(hash))
+                .filter(access_tokens::client_id.eq(client_id))
+                .filter(access_tokens::revoked_at.is_null())
+                .set(access_tokens::revoked_at.eq(now))
+                .execute(conn)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}

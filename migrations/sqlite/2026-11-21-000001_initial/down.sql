@@ -1,0 +1,17 @@
+DROP TABLE rate_limits;
+DROP TABLE audit_events;
+DROP TABLE outbound_messages;
+DROP TABLE one_time_codes;
+DROP TABLE signing_keys;
+DROP TABLE access_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE token_families;
+DROP TABLE authorization_codes;
+DROP TABLE sessions;
+DROP TABLE grants;
+DROP TABLE client_secrets;
+DROP TABLE clients;
+DROP TABLE invitations;
+DROP TABLE account_patients;
+DROP TABLE accounts;
+DROP TABLE patients;

@@ -1,1 +1,12 @@
-//! e2e
+//! pfid end to end: the real server on an ephemeral port with a fresh database, on
+//! SQLite and on PostgreSQL, driven over HTTP as apps and patients drive it.
+
+mod authorize;
+mod browser;
+mod discovery;
+mod foundation;
+mod login;
+mod rp;
+mod support;
+mod token;
+mod userinfo;

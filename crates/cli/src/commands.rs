@@ -21,30 +21,51 @@ use crate::output::report;
 use crate::{AccountCommand, Cli, ClientCommand, Command, DbCommand, KeysCommand, PatientCommand};
 
 fn init_logging(settings: &Settings, serving: bool) {
-    let default = if serving { settings.server.log_level.as_str() } else { "warn" };
+    let default = if serving {
+        settings.server.log_level.as_str()
+    } else {
+        "warn"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match settings.server.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
-    let settings = Settings::load(cli.config.as_deref(), std::env::vars()).map_err(|e| anyhow!("{e}"))?;
+    let settings =
+        Settings::load(cli.config.as_deref(), std::env::vars()).map_err(|e| anyhow!("{e}"))?;
     let command = cli.command.unwrap_or(Command::Serve);
     init_logging(&settings, matches!(command, Command::Serve));
     match command {
         Command::Serve => serve(settings).await,
-        Command::Db { command: DbCommand::Migrate { out } } => {
+        Command::Db {
+            command: DbCommand::Migrate { out },
+        } => {
             let store = migrated_store_count(&settings).await?;
-            report(out.json, &json!({"applied": store}), || format!("applied {store} migration(s)"));
+            report(out.json, &json!({"applied": store}), || {
+                format!("applied {store} migration(s)")
+            });
             Ok(())
         }
         Command::Client { command } => client(settings, command).await,
-        Command::Patient { command: PatientCommand::Create(args) } => patient_create(settings, args).await,
-        Command::Account { command: AccountCommand::Create(args) } => account_create(settings, args).await,
-        Command::Keys { command: KeysCommand::Rotate { out } } => keys_rotate(settings, out.json).await,
+        Command::Patient {
+            command: PatientCommand::Create(args),
+        } => patient_create(settings, args).await,
+        Command::Account {
+            command: AccountCommand::Create(args),
+        } => account_create(settings, args).await,
+        Command::Keys {
+            command: KeysCommand::Rotate { out },
+        } => keys_rotate(settings, out.json).await,
     }
 }
 
@@ -52,9 +73,13 @@ async fn serve(settings: Settings) -> Result<()> {
     let bind = settings.server.bind;
     let issuer = settings.server.issuer.as_str().to_owned();
     let backend = settings.database.url.backend().as_str();
-    let app = Application::build(settings, Arc::new(SystemClock)).await.map_err(|e| anyhow!("{e}"))?;
+    let app = Application::build(settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     tracing::info!(%bind, %issuer, backend, "pfid is serving");
-    app.run_until_stopped().await.context("server stopped with an error")?;
+    app.run_until_stopped()
+        .await
+        .context("server stopped with an error")?;
     tracing::info!("pfid stopped");
     Ok(())
 }
@@ -63,18 +88,29 @@ async fn serve(settings: Settings) -> Result<()> {
 /// touch a new database.
 async fn store(settings: &Settings) -> Result<Store> {
     let store = open_store(settings).await.map_err(|e| anyhow!("{e}"))?;
-    store.migrate().await.map_err(|e| anyhow!("database.url: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| anyhow!("database.url: {e}"))?;
     Ok(store)
 }
 
 async fn migrated_store_count(settings: &Settings) -> Result<usize> {
     let store = open_store(settings).await.map_err(|e| anyhow!("{e}"))?;
-    store.migrate().await.map_err(|e| anyhow!("database.url: {e}"))
+    store
+        .migrate()
+        .await
+        .map_err(|e| anyhow!("database.url: {e}"))
 }
 
 fn hasher(settings: &Settings) -> Result<PasswordHasher> {
     let p = &settings.passwords;
-    PasswordHasher::new(p.argon2_memory_kib, p.argon2_iterations, p.argon2_parallelism).map_err(|e| anyhow!("{e}"))
+    PasswordHasher::new(
+        p.argon2_memory_kib,
+        p.argon2_iterations,
+        p.argon2_parallelism,
+    )
+    .map_err(|e| anyhow!("{e}"))
 }
 
 // ---------------------------------------------------------------- patients
@@ -123,17 +159,29 @@ async fn patient_create(settings: Settings, a: PatientCreate) -> Result<()> {
         birth_date: parse_birth_date(&a.birth_date)?,
         email: a.email,
         phone: a.phone,
-        address: Address { street: a.street, locality: a.city, region: a.region, postal_code: a.postal_code, country: a.country },
+        address: Address {
+            street: a.street,
+            locality: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+        },
     };
-    new.validate(Utc::now().date_naive()).map_err(|e| anyhow!("{}", plain(&e)))?;
+    new.validate(Utc::now().date_naive())
+        .map_err(|e| anyhow!("{}", plain(&e)))?;
     let store = store(&settings).await?;
-    let patient = store.create_patient(new, Utc::now()).await.map_err(|e| match &e {
-        pfid_store::StoreError::Conflict(rule) if rule == "external_id" => {
-            anyhow!("a patient record with this --external-id already exists")
-        }
-        _ => anyhow!("{}", plain(&e)),
-    })?;
-    report(a.json, &json!({"patient_id": patient.id}), || format!("created patient record {}", patient.id));
+    let patient = store
+        .create_patient(new, Utc::now())
+        .await
+        .map_err(|e| match &e {
+            pfid_store::StoreError::Conflict(rule) if rule == "external_id" => {
+                anyhow!("a patient record with this --external-id already exists")
+            }
+            _ => anyhow!("{}", plain(&e)),
+        })?;
+    report(a.json, &json!({"patient_id": patient.id}), || {
+        format!("created patient record {}", patient.id)
+    });
     Ok(())
 }
 
@@ -173,9 +221,14 @@ async fn account_create(settings: Settings, a: AccountCreate) -> Result<()> {
     if !missing.is_empty() {
         bail!("--password must contain {}", missing.join(", "));
     }
-    pfid_store::normalize::validate_username(&a.username).map_err(|e| anyhow!("--username: {}", plain(&e)))?;
-    pfid_store::normalize::validate_email(&a.email).map_err(|e| anyhow!("--email: {}", plain(&e)))?;
-    if a.security_answer.as_deref().is_some_and(|s| s.trim().is_empty()) {
+    pfid_store::normalize::validate_username(&a.username)
+        .map_err(|e| anyhow!("--username: {}", plain(&e)))?;
+    pfid_store::normalize::validate_email(&a.email)
+        .map_err(|e| anyhow!("--email: {}", plain(&e)))?;
+    if a.security_answer
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
         bail!("--security-answer must not be empty");
     }
     let store = store(&settings).await?;
@@ -184,7 +237,11 @@ async fn account_create(settings: Settings, a: AccountCreate) -> Result<()> {
     let (password_hash, answer_hash) = tokio::task::spawn_blocking(move || -> Result<_> {
         let ph = hasher.hash(&pw).map_err(|e| anyhow!("{e}"))?;
         let ah = match answer {
-            Some(ans) => Some(hasher.hash(&PasswordHasher::normalize_answer(&ans)).map_err(|e| anyhow!("{e}"))?),
+            Some(ans) => Some(
+                hasher
+                    .hash(&PasswordHasher::normalize_answer(&ans))
+                    .map_err(|e| anyhow!("{e}"))?,
+            ),
             None => None,
         };
         Ok((ph, ah))
@@ -199,17 +256,30 @@ async fn account_create(settings: Settings, a: AccountCreate) -> Result<()> {
         security_question: a.security_question,
         security_answer_hash: answer_hash,
         own_patient: a.patient,
-        linked_patients: a.linked_patient.into_iter().map(|p| (p, Relationship::Guardian)).collect(),
+        linked_patients: a
+            .linked_patient
+            .into_iter()
+            .map(|p| (p, Relationship::Guardian))
+            .collect(),
     };
-    let account = store.create_account(new, Utc::now()).await.map_err(|e| match &e {
-        pfid_store::StoreError::Conflict(rule) if rule == "username" => {
-            anyhow!("the username is already taken (usernames are compared ignoring case)")
-        }
-        pfid_store::StoreError::Conflict(rule) if rule == "email" => anyhow!("another account already uses this email"),
-        pfid_store::StoreError::Conflict(rule) if rule == "self_record" => anyhow!("--patient given twice"),
-        _ => anyhow!("{}", plain(&e)),
-    })?;
-    report(a.json, &json!({"account_id": account.id}), || format!("created account {}", account.id));
+    let account = store
+        .create_account(new, Utc::now())
+        .await
+        .map_err(|e| match &e {
+            pfid_store::StoreError::Conflict(rule) if rule == "username" => {
+                anyhow!("the username is already taken (usernames are compared ignoring case)")
+            }
+            pfid_store::StoreError::Conflict(rule) if rule == "email" => {
+                anyhow!("another account already uses this email")
+            }
+            pfid_store::StoreError::Conflict(rule) if rule == "self_record" => {
+                anyhow!("--patient given twice")
+            }
+            _ => anyhow!("{}", plain(&e)),
+        })?;
+    report(a.json, &json!({"account_id": account.id}), || {
+        format!("created account {}", account.id)
+    });
     Ok(())
 }
 
@@ -259,7 +329,8 @@ pub struct ClientCreate {
 }
 
 fn check_uri(flag: &str, raw: &str) -> Result<()> {
-    let u = url::Url::parse(raw).map_err(|e| anyhow!("{flag} {raw:?} is not an absolute URI: {e}"))?;
+    let u =
+        url::Url::parse(raw).map_err(|e| anyhow!("{flag} {raw:?} is not an absolute URI: {e}"))?;
     if u.fragment().is_some() {
         bail!("{flag} {raw:?} must not contain a fragment");
     }
@@ -267,7 +338,9 @@ fn check_uri(flag: &str, raw: &str) -> Result<()> {
 }
 
 fn is_native_redirect(uri: &str) -> bool {
-    uri.starts_with("http://127.0.0.1") || uri.starts_with("http://[::1]") || !uri.starts_with("http")
+    uri.starts_with("http://127.0.0.1")
+        || uri.starts_with("http://[::1]")
+        || !uri.starts_with("http")
 }
 
 async fn client_create(settings: Settings, a: ClientCreate) -> Result<()> {
@@ -308,8 +381,10 @@ async fn client_create(settings: Settings, a: ClientCreate) -> Result<()> {
     }
     let jwks = match &a.jwks {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --jwks {}", path.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow!("--jwks is not JSON: {e}"))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --jwks {}", path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| anyhow!("--jwks is not JSON: {e}"))?;
             if !v.get("keys").is_some_and(serde_json::Value::is_array) {
                 bail!("--jwks must be a JWK Set: {{\"keys\": [...]}}");
             }
@@ -321,12 +396,28 @@ async fn client_create(settings: Settings, a: ClientCreate) -> Result<()> {
         bail!("--auth-method private_key_jwt needs --jwks FILE or --jwks-uri URI");
     }
     let scopes = if a.scope.is_empty() {
-        ["openid", "profile", "email", "phone", "address", "offline_access"].map(str::to_owned).to_vec()
+        [
+            "openid",
+            "profile",
+            "email",
+            "phone",
+            "address",
+            "offline_access",
+        ]
+        .map(str::to_owned)
+        .to_vec()
     } else {
-        a.scope.iter().flat_map(|s| s.split_whitespace().map(str::to_owned)).collect()
+        a.scope
+            .iter()
+            .flat_map(|s| s.split_whitespace().map(str::to_owned))
+            .collect()
     };
     let app_type = if auth_method == AuthMethod::None {
-        if a.redirect_uri.iter().all(|u| is_native_redirect(u)) { AppType::Native } else { AppType::Spa }
+        if a.redirect_uri.iter().all(|u| is_native_redirect(u)) {
+            AppType::Native
+        } else {
+            AppType::Spa
+        }
     } else if !uses_redirect {
         AppType::Service
     } else {
@@ -354,14 +445,23 @@ async fn client_create(settings: Settings, a: ClientCreate) -> Result<()> {
         developer_id: None,
     };
     let store = store(&settings).await?;
-    let created = store.create_client(new, Utc::now()).await.map_err(|e| anyhow!("{}", plain(&e)))?;
+    let created = store
+        .create_client(new, Utc::now())
+        .await
+        .map_err(|e| anyhow!("{}", plain(&e)))?;
     let mut out = json!({"client_id": created.client.id});
     if let Some(secret) = &created.secret {
         out["client_secret"] = json!(secret);
     }
     report(a.json, &out, || match &created.secret {
-        Some(s) => format!("client_id: {}\nclient_secret: {s}\n(the secret is shown only once)", created.client.id),
-        None => format!("client_id: {} (public client, no secret)", created.client.id),
+        Some(s) => format!(
+            "client_id: {}\nclient_secret: {s}\n(the secret is shown only once)",
+            created.client.id
+        ),
+        None => format!(
+            "client_id: {} (public client, no secret)",
+            created.client.id
+        ),
     });
     Ok(())
 }
@@ -385,9 +485,18 @@ async fn client(settings: Settings, command: ClientCommand) -> Result<()> {
     match command {
         ClientCommand::Create(args) => client_create(settings, args).await,
         ClientCommand::List { status, out } => client_list(settings, status, out.json).await,
-        ClientCommand::Approve { id, out } => client_status(settings, &id, ClientStatus::Approved, None, out.json).await,
+        ClientCommand::Approve { id, out } => {
+            client_status(settings, &id, ClientStatus::Approved, None, out.json).await
+        }
         ClientCommand::Reject { id, reason, out } => {
-            client_status(settings, &id, ClientStatus::Rejected, Some(reason), out.json).await
+            client_status(
+                settings,
+                &id,
+                ClientStatus::Rejected,
+                Some(reason),
+                out.json,
+            )
+            .await
         }
         ClientCommand::Suspend { id, reason, out } => {
             client_status(settings, &id, ClientStatus::Suspended, reason, out.json).await
@@ -396,9 +505,15 @@ async fn client(settings: Settings, command: ClientCommand) -> Result<()> {
 }
 
 async fn client_list(settings: Settings, status: Option<String>, json: bool) -> Result<()> {
-    let status = status.map(|s| ClientStatus::parse(&s)).transpose().map_err(|e| anyhow!("{}", plain(&e)))?;
+    let status = status
+        .map(|s| ClientStatus::parse(&s))
+        .transpose()
+        .map_err(|e| anyhow!("{}", plain(&e)))?;
     let store = store(&settings).await?;
-    let clients = store.list_clients(status).await.map_err(|e| anyhow!("{e}"))?;
+    let clients = store
+        .list_clients(status)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let list: Vec<_> = clients.iter().map(client_json).collect();
     report(json, &json!({"clients": list}), || {
         clients
@@ -418,13 +533,18 @@ async fn client_status(
     json: bool,
 ) -> Result<()> {
     let store = store(&settings).await?;
-    let client = store.set_client_status(id, status, reason, Utc::now()).await.map_err(|e| match e {
-        pfid_store::StoreError::NotFound => anyhow!("no client with id {id}"),
-        other => anyhow!("{other}"),
-    })?;
-    report(json, &json!({"client_id": client.id, "status": client.status.as_str()}), || {
-        format!("{} is now {}", client.id, client.status.as_str())
-    });
+    let client = store
+        .set_client_status(id, status, reason, Utc::now())
+        .await
+        .map_err(|e| match e {
+            pfid_store::StoreError::NotFound => anyhow!("no client with id {id}"),
+            other => anyhow!("{other}"),
+        })?;
+    report(
+        json,
+        &json!({"client_id": client.id, "status": client.status.as_str()}),
+        || format!("{} is now {}", client.id, client.status.as_str()),
+    );
     Ok(())
 }
 
@@ -437,7 +557,11 @@ async fn keys_rotate(settings: Settings, json: bool) -> Result<()> {
     let l = &settings.lifetimes;
     // A retired key stays published while anything it signed may still be checked.
     let keep = l.id_token.0.max(l.access_token.0) + chrono::Duration::minutes(5);
-    let kids = KeyRing::rotate(&store, &sealer, Utc::now(), keep).await.map_err(|e| anyhow!("{e}"))?;
-    report(json, &json!({"kids": kids}), || format!("new signing keys: {}", kids.join(", ")));
+    let kids = KeyRing::rotate(&store, &sealer, Utc::now(), keep)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    report(json, &json!({"kids": kids}), || {
+        format!("new signing keys: {}", kids.join(", "))
+    });
     Ok(())
 }

@@ -38,7 +38,9 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("store", &self.store).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,22 +84,28 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
         pool_size: settings.database.pool_size,
         connect_timeout: settings.database.connect_timeout.std(),
     };
-    Store::connect(&config).await.map_err(|e| StartupError::Database(e.to_string()))
+    Store::connect(&config)
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))
 }
 
 /// The deployment key: configured, or generated once into the data folder (laptops).
 pub fn encryption_key(settings: &Settings) -> Result<[u8; 32], StartupError> {
     if !settings.keys.encryption_key.is_empty() {
-        return seal::decode_key(settings.keys.encryption_key.expose()).map_err(StartupError::EncryptionKey);
+        return seal::decode_key(settings.keys.encryption_key.expose())
+            .map_err(StartupError::EncryptionKey);
     }
     let path = settings.server.data_dir.join("encryption.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return seal::decode_key(&text)
-            .map_err(|e| StartupError::EncryptionKey(format!("{} is not a valid key: {e}", path.display())));
+        return seal::decode_key(&text).map_err(|e| {
+            StartupError::EncryptionKey(format!("{} is not a valid key: {e}", path.display()))
+        });
     }
-    let key = pfid_store::secret::random_bytes::<32>().map_err(|e| StartupError::EncryptionKey(e.to_string()))?;
-    write_private_file(&path, seal::encode_key(&key).as_bytes())
-        .map_err(|e| StartupError::EncryptionKey(format!("cannot write {}: {e}", path.display())))?;
+    let key = pfid_store::secret::random_bytes::<32>()
+        .map_err(|e| StartupError::EncryptionKey(e.to_string()))?;
+    write_private_file(&path, seal::encode_key(&key).as_bytes()).map_err(|e| {
+        StartupError::EncryptionKey(format!("cannot write {}: {e}", path.display()))
+    })?;
     tracing::warn!(
         path = %path.display(),
         "keys.encryption_key is not set: generated one into the data folder. Fine on a laptop; \
@@ -122,21 +130,35 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// Builds the shared state: store (migrated), keys, hashers.
-pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
+pub async fn build_state(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
     let store = open_store(&settings).await?;
-    store.migrate().await.map_err(|e| StartupError::Database(e.to_string()))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))?;
     let master = encryption_key(&settings)?;
     let sealer = Arc::new(Sealer::new(master).map_err(StartupError::EncryptionKey)?);
     let keys = KeyRing::open(&store, sealer.clone(), clock.now())
         .await
         .map_err(|e| StartupError::EncryptionKey(e.to_string()))?;
     let p = &settings.passwords;
-    let (m, t, par) = (p.argon2_memory_kib, p.argon2_iterations, p.argon2_parallelism);
+    let (m, t, par) = (
+        p.argon2_memory_kib,
+        p.argon2_iterations,
+        p.argon2_parallelism,
+    );
     let passwords = tokio::task::spawn_blocking(move || PasswordHasher::new(m, t, par))
         .await
         .map_err(|e| StartupError::Other(e.to_string()))?
         .map_err(|e| StartupError::Other(format!("passwords: {e}")))?;
-    let codes = CodeHasher::new(&sealer.derive("pfid code hashing").map_err(StartupError::Other)?);
+    let codes = CodeHasher::new(
+        &sealer
+            .derive("pfid code hashing")
+            .map_err(StartupError::Other)?,
+    );
     let csrf = Csrf::new(
         &sealer.derive("pfid csrf").map_err(StartupError::Other)?,
         settings.server.issuer.is_https(),
@@ -157,15 +179,36 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> Result<Ap
 }
 
 impl Application {
-    /// Opens everything and binds the listener.
-    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Application, StartupError> {
+    /// Opens everything and binds `server.bind`.
+    pub async fn build(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Application, StartupError> {
         let bind = settings.server.bind;
+        let listener = TcpListener::bind(bind).map_err(|cause| StartupError::Bind {
+            addr: bind.to_string(),
+            cause,
+        })?;
+        Application::build_on(settings, clock, listener).await
+    }
+
+    /// Opens everything and serves on a listener the caller bound (tests bind port 0
+    /// first, to put the port in the issuer URL).
+    pub async fn build_on(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        listener: TcpListener,
+    ) -> Result<Application, StartupError> {
         let workers = match settings.server.workers {
-            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            0 => std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1),
             n => n,
         };
-        let listener = TcpListener::bind(bind).map_err(|cause| StartupError::Bind { addr: bind.to_string(), cause })?;
-        let port = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
         let state = web::Data::new(build_state(settings, clock).await?);
         let background = vec![spawn_key_refresh(state.clone())];
         let app_state = state.clone();
@@ -183,12 +226,17 @@ impl Application {
                 .configure(http::routes::configure)
                 .default_service(web::to(http::security::not_found))
         })
-            .workers(workers)
-            .shutdown_timeout(10)
-            .listen(listener)
-            .map_err(|e| StartupError::Other(e.to_string()))?
-            .run();
-        Ok(Application { port, server, state, background })
+        .workers(workers)
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(|e| StartupError::Other(e.to_string()))?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            state,
+            background,
+        })
     }
 
     pub fn port(&self) -> u16 {

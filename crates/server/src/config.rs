@@ -139,7 +139,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"[redacted]\""
+        })
     }
 }
 
@@ -198,7 +202,11 @@ impl Duration {
             "m" => n * 60,
             "h" => n * 3600,
             "d" => n * 86400,
-            _ => return Err(format!("`{raw}` is not a duration like 90s, 10m, 48h or 90d")),
+            _ => {
+                return Err(format!(
+                    "`{raw}` is not a duration like 90s, 10m, 48h or 90d"
+                ))
+            }
         };
         if seconds <= 0 {
             return Err("a duration must be positive".into());
@@ -232,7 +240,11 @@ fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>
     }
     DateTime::parse_from_rfc3339(s.trim())
         .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|e| serde::de::Error::custom(format!("not an RFC 3339 time ({e}), as in 2026-12-01T06:00:00Z")))
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "not an RFC 3339 time ({e}), as in 2026-12-01T06:00:00Z"
+            ))
+        })
 }
 
 /// A configuration problem, displayed as one line that names the key.
@@ -255,7 +267,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.into(), message: message.into() }
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 impl Settings {
@@ -271,15 +286,22 @@ impl Settings {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| err("", format!("cannot read {}: {e}", path.display())))?;
-            let layer: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| {
-                    err("", format!("{} is not valid TOML: {}", path.display(), one_line(&e.to_string())))
-                })?;
+            let layer: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                err(
+                    "",
+                    format!(
+                        "{} is not valid TOML: {}",
+                        path.display(),
+                        one_line(&e.to_string())
+                    ),
+                )
+            })?;
             overlay(&defaults, &mut merged, layer)?;
         }
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("PFID__") else { continue };
+            let Some(rest) = name.strip_prefix("PFID__") else {
+                continue;
+            };
             let parts: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
             let [section, key] = parts.as_slice() else {
                 return Err(err(name.clone(), "expected PFID__SECTION__KEY"));
@@ -290,7 +312,8 @@ impl Settings {
                 .and_then(toml::Value::as_table)
                 .and_then(|t| t.get(key))
                 .ok_or_else(|| err(path.clone(), format!("unknown key (from {name})")))?;
-            let typed = typed_like(default, &value).map_err(|m| err(path.clone(), format!("{m} (from {name})")))?;
+            let typed = typed_like(default, &value)
+                .map_err(|m| err(path.clone(), format!("{m} (from {name})")))?;
             if let Some(table) = merged.get_mut(section).and_then(toml::Value::as_table_mut) {
                 table.insert(key.clone(), typed);
             }
@@ -339,9 +362,18 @@ impl Settings {
                 .map_err(|e| err("sms.gateway_url", format!("not a URL: {e}")))?;
         }
         if !self.mail.smtp_url.is_empty() {
-            let scheme = self.mail.smtp_url.expose().split("://").next().unwrap_or("");
+            let scheme = self
+                .mail
+                .smtp_url
+                .expose()
+                .split("://")
+                .next()
+                .unwrap_or("");
             if !matches!(scheme, "smtp" | "smtps") || !self.mail.smtp_url.expose().contains("://") {
-                return Err(err("mail.smtp_url", "expected smtp://host:port or smtps://user:pass@host"));
+                return Err(err(
+                    "mail.smtp_url",
+                    "expected smtp://host:port or smtps://user:pass@host",
+                ));
             }
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
@@ -355,17 +387,27 @@ impl Settings {
         .map_err(|m| err("passwords", m))?;
         let l = &self.lifetimes;
         if l.refresh_token_idle.0 > l.refresh_token.0 {
-            return Err(err("lifetimes.refresh_token_idle", "must not exceed lifetimes.refresh_token"));
+            return Err(err(
+                "lifetimes.refresh_token_idle",
+                "must not exceed lifetimes.refresh_token",
+            ));
         }
         if l.authorization_code.seconds() > 600 {
-            return Err(err("lifetimes.authorization_code", "must be at most 10m (RFC 6749 §4.1.2)"));
+            return Err(err(
+                "lifetimes.authorization_code",
+                "must be at most 10m (RFC 6749 §4.1.2)",
+            ));
         }
         Ok(())
     }
 }
 
 /// Lays `layer` over `merged`, refusing keys the defaults do not have.
-fn overlay(defaults: &toml::Table, merged: &mut toml::Table, layer: toml::Table) -> Result<(), ConfigError> {
+fn overlay(
+    defaults: &toml::Table,
+    merged: &mut toml::Table,
+    layer: toml::Table,
+) -> Result<(), ConfigError> {
     for (section, value) in layer {
         let Some(default_section) = defaults.get(&section).and_then(toml::Value::as_table) else {
             return Err(err(section, "unknown section"));
@@ -388,17 +430,21 @@ fn overlay(defaults: &toml::Table, merged: &mut toml::Table, layer: toml::Table)
 /// Parses an environment value as the type of the default it replaces.
 fn typed_like(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
     Ok(match default {
-        toml::Value::Integer(_) => {
-            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("`{raw}` is not an integer"))?)
-        }
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("`{raw}` is not an integer"))?,
+        ),
         toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
             "true" | "1" => true,
             "false" | "0" => false,
             _ => return Err(format!("`{raw}` is not true or false")),
         }),
-        toml::Value::Float(_) => {
-            toml::Value::Float(raw.trim().parse().map_err(|_| format!("`{raw}` is not a number"))?)
-        }
+        toml::Value::Float(_) => toml::Value::Float(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("`{raw}` is not a number"))?,
+        ),
         _ => toml::Value::String(raw.to_owned()),
     })
 }
@@ -412,7 +458,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -420,7 +469,10 @@ mod tests {
         let s = Settings::load(None, env(&[])).unwrap();
         assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.server.issuer.as_str(), "http://127.0.0.1:8080");
-        assert_eq!(s.database.url, DatabaseUrl::parse("sqlite://data/pfid.db").unwrap());
+        assert_eq!(
+            s.database.url,
+            DatabaseUrl::parse("sqlite://data/pfid.db").unwrap()
+        );
         assert_eq!(s.lifetimes.invitation.seconds(), 48 * 3600);
         assert_eq!(s.lifetimes.reset_link.seconds(), 3600);
         assert_eq!(s.lifetimes.security_code.seconds(), 600);
@@ -437,7 +489,10 @@ mod tests {
         let s = Settings::load(
             None,
             env(&[
-                ("PFID__DATABASE__URL", "postgres://postgres@127.0.0.1:5432/pfid"),
+                (
+                    "PFID__DATABASE__URL",
+                    "postgres://postgres@127.0.0.1:5432/pfid",
+                ),
                 ("PFID__DATABASE__POOL_SIZE", "3"),
                 ("PFID__SERVER__PRODUCTION", "false"),
                 ("PFID__MIGRATION__CUTOVER", "2026-12-01T06:00:00Z"),
@@ -489,7 +544,10 @@ mod tests {
             None,
             env(&[
                 ("PFID__SERVER__PRODUCTION", "true"),
-                ("PFID__KEYS__ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                (
+                    "PFID__KEYS__ENCRYPTION_KEY",
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                ),
             ]),
         )
         .unwrap_err();

@@ -37,7 +37,11 @@ pub struct KeyRing {
     sealer: Arc<Sealer>,
 }
 
-fn new_stored_key(sealer: &Sealer, alg: SigningAlg, now: DateTime<Utc>) -> Result<StoredKey, StoreError> {
+fn new_stored_key(
+    sealer: &Sealer,
+    alg: SigningAlg,
+    now: DateTime<Utc>,
+) -> Result<StoredKey, StoreError> {
     let (key, pkcs8) = SigningKey::generate(alg).map_err(|e| StoreError::Crypto(e.to_string()))?;
     Ok(StoredKey {
         private_key_sealed: sealer.seal(&pkcs8, &key.kid).map_err(StoreError::Crypto)?,
@@ -52,16 +56,24 @@ fn new_stored_key(sealer: &Sealer, alg: SigningAlg, now: DateTime<Utc>) -> Resul
 
 impl KeyRing {
     /// Makes sure a signing key exists for every algorithm, then loads the cache.
-    pub async fn open(store: &Store, sealer: Arc<Sealer>, now: DateTime<Utc>) -> Result<KeyRing, StoreError> {
+    pub async fn open(
+        store: &Store,
+        sealer: Arc<Sealer>,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRing, StoreError> {
         let maker = sealer.clone();
         let algs: &'static [&'static str] = &["ES256", "RS256"];
         store
             .ensure_signing_keys(algs, move |alg| {
-                let alg = SigningAlg::parse(alg).ok_or_else(|| StoreError::Invalid(alg.to_owned()))?;
+                let alg =
+                    SigningAlg::parse(alg).ok_or_else(|| StoreError::Invalid(alg.to_owned()))?;
                 new_stored_key(&maker, alg, now)
             })
             .await?;
-        let ring = KeyRing { current: RwLock::new(Arc::new(KeySet::default())), sealer };
+        let ring = KeyRing {
+            current: RwLock::new(Arc::new(KeySet::default())),
+            sealer,
+        };
         ring.refresh(store, now).await?;
         Ok(ring)
     }
@@ -79,12 +91,21 @@ impl KeyRing {
         let stored = store.published_keys(now).await?;
         let fingerprint: Vec<String> = stored
             .iter()
-            .map(|k| format!("{}:{}", k.kid, k.retired_at.map(|t| t.timestamp()).unwrap_or(0)))
+            .map(|k| {
+                format!(
+                    "{}:{}",
+                    k.kid,
+                    k.retired_at.map(|t| t.timestamp()).unwrap_or(0)
+                )
+            })
             .collect();
         if self.current().fingerprint == fingerprint {
             return Ok(());
         }
-        let mut set = KeySet { fingerprint, ..KeySet::default() };
+        let mut set = KeySet {
+            fingerprint,
+            ..KeySet::default()
+        };
         // Newest first, so that if two signing keys of one algorithm exist (two nodes
         // raced a first start on SQLite files copied around), every node picks the same.
         for k in stored.iter().rev() {
@@ -92,12 +113,18 @@ impl KeyRing {
                 .map_err(|e| StoreError::Crypto(format!("stored JWK {}: {e}", k.kid)))?;
             set.public.push(public);
             if k.is_signing() {
-                let Some(alg) = SigningAlg::parse(&k.alg) else { continue };
+                let Some(alg) = SigningAlg::parse(&k.alg) else {
+                    continue;
+                };
                 if set.signing.contains_key(&alg) {
                     continue;
                 }
-                let pkcs8 = self.sealer.open(&k.private_key_sealed, &k.kid).map_err(StoreError::Crypto)?;
-                let key = SigningKey::from_pkcs8(alg, &pkcs8).map_err(|e| StoreError::Crypto(e.to_string()))?;
+                let pkcs8 = self
+                    .sealer
+                    .open(&k.private_key_sealed, &k.kid)
+                    .map_err(StoreError::Crypto)?;
+                let key = SigningKey::from_pkcs8(alg, &pkcs8)
+                    .map_err(|e| StoreError::Crypto(e.to_string()))?;
                 set.signing.insert(alg, Arc::new(key));
             }
         }
@@ -121,6 +148,8 @@ impl KeyRing {
         for alg in SigningAlg::ALL {
             fresh.push(new_stored_key(sealer, alg, now)?);
         }
-        store.rotate_signing_keys(fresh, now, now + keep_published).await
+        store
+            .rotate_signing_keys(fresh, now, now + keep_published)
+            .await
     }
 }

@@ -28,8 +28,13 @@ pub enum Event {
 }
 
 impl Event {
-    const ALL: [Event; 5] =
-        [Event::LoginSucceeded, Event::LoginFailed, Event::LoginThrottled, Event::TokensIssued, Event::CodeReused];
+    const ALL: [Event; 5] = [
+        Event::LoginSucceeded,
+        Event::LoginFailed,
+        Event::LoginThrottled,
+        Event::TokensIssued,
+        Event::CodeReused,
+    ];
     fn name(self) -> &'static str {
         match self {
             Event::LoginSucceeded => "pfid_logins_succeeded_total",
@@ -65,8 +70,12 @@ fn status_class(status: u16) -> &'static str {
 
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let Ok(mut routes) = self.routes.lock() else { return };
-        let stats = routes.entry((method.to_owned(), route.to_owned(), status_class(status))).or_default();
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        let stats = routes
+            .entry((method.to_owned(), route.to_owned(), status_class(status)))
+            .or_default();
         stats.count += 1;
         stats.sum_seconds += seconds;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -83,7 +92,10 @@ impl Metrics {
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP pfid_http_requests_total HTTP requests by route and status class.");
+        let _ = writeln!(
+            out,
+            "# HELP pfid_http_requests_total HTTP requests by route and status class."
+        );
         let _ = writeln!(out, "# TYPE pfid_http_requests_total counter");
         let routes = match self.routes.lock() {
             Ok(r) => r,
@@ -96,21 +108,45 @@ impl Metrics {
                 s.count
             );
         }
-        let _ = writeln!(out, "# HELP pfid_http_request_duration_seconds Request latency.");
+        let _ = writeln!(
+            out,
+            "# HELP pfid_http_request_duration_seconds Request latency."
+        );
         let _ = writeln!(out, "# TYPE pfid_http_request_duration_seconds histogram");
         for ((method, route, class), s) in routes.iter() {
             let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{class}\"");
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "pfid_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "pfid_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "pfid_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "pfid_http_request_duration_seconds_sum{{{labels}}} {}", s.sum_seconds);
-            let _ = writeln!(out, "pfid_http_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "pfid_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "pfid_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "pfid_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
         drop(routes);
         for e in Event::ALL {
             let _ = writeln!(out, "# TYPE {} counter", e.name());
-            let _ = writeln!(out, "{} {}", e.name(), self.events[e as usize].load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{} {}",
+                e.name(),
+                self.events[e as usize].load(Ordering::Relaxed)
+            );
         }
         out
     }

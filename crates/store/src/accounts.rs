@@ -36,7 +36,11 @@ impl AccountStatus {
             "must_reset" => AccountStatus::MustReset,
             "needs_new_account" => AccountStatus::NeedsNewAccount,
             "deactivated" => AccountStatus::Deactivated,
-            other => return Err(StoreError::Invalid(format!("unknown account status {other}"))),
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "unknown account status {other}"
+                )))
+            }
         })
     }
 }
@@ -141,10 +145,18 @@ impl NewAccount {
             normalize::validate_phone(phone)?;
         }
         if self.security_question.is_some() != self.security_answer_hash.is_some() {
-            return Err(StoreError::Invalid("a security question needs its answer".into()));
+            return Err(StoreError::Invalid(
+                "a security question needs its answer".into(),
+            ));
         }
-        if self.linked_patients.iter().any(|(_, r)| *r == Relationship::Own) {
-            return Err(StoreError::Invalid("the holder's own record goes in own_patient".into()));
+        if self
+            .linked_patients
+            .iter()
+            .any(|(_, r)| *r == Relationship::Own)
+        {
+            return Err(StoreError::Invalid(
+                "the holder's own record goes in own_patient".into(),
+            ));
         }
         Ok(())
     }
@@ -169,9 +181,14 @@ pub(crate) fn link_records(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     for (patient_id, relationship) in links {
-        let exists: i64 = patients::table.filter(patients::id.eq(patient_id)).count().get_result(conn)?;
+        let exists: i64 = patients::table
+            .filter(patients::id.eq(patient_id))
+            .count()
+            .get_result(conn)?;
         if exists == 0 {
-            return Err(StoreError::Invalid(format!("no patient record with id {patient_id}")));
+            return Err(StoreError::Invalid(format!(
+                "no patient record with id {patient_id}"
+            )));
         }
         let already: i64 = account_patients::table
             .filter(account_patients::account_id.eq(account_id))
@@ -197,7 +214,11 @@ impl Store {
     /// Creates an active login and links its records, all or nothing. A username that
     /// differs only in case from another, or an email another live login uses, is a
     /// `Conflict` naming "username" or "email".
-    pub async fn create_account(&self, new: NewAccount, now: DateTime<Utc>) -> StoreResult<Account> {
+    pub async fn create_account(
+        &self,
+        new: NewAccount,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Account> {
         new.validate()?;
         let db_now = time::to_db(now);
         let row = AccountRow {
@@ -221,11 +242,16 @@ impl Store {
             created_at: db_now,
             updated_at: db_now,
         };
-        let mut links: Vec<(String, Relationship)> =
-            new.own_patient.iter().map(|p| (p.clone(), Relationship::Own)).collect();
+        let mut links: Vec<(String, Relationship)> = new
+            .own_patient
+            .iter()
+            .map(|p| (p.clone(), Relationship::Own))
+            .collect();
         links.extend(new.linked_patients.iter().cloned());
         self.write(move |conn| {
-            diesel::insert_into(accounts::table).values(&row).execute(conn)?;
+            diesel::insert_into(accounts::table)
+                .values(&row)
+                .execute(conn)?;
             link_records(conn, &row.id, &links, now)?;
             Account::try_from(row)
         })
@@ -274,7 +300,10 @@ impl Store {
     }
 
     /// Every record the account may see, its own first, then by name.
-    pub async fn linked_patients(&self, account_id: &str) -> StoreResult<Vec<(Patient, Relationship)>> {
+    pub async fn linked_patients(
+        &self,
+        account_id: &str,
+    ) -> StoreResult<Vec<(Patient, Relationship)>> {
         let account_id = account_id.to_owned();
         self.read(move |conn| {
             let rows: Vec<(PatientRow, String)> = account_patients::table
@@ -292,6 +321,28 @@ impl Store {
                     .then_with(|| (&a.last_name, &a.first_name).cmp(&(&b.last_name, &b.first_name)))
             });
             Ok(out)
+        })
+        .await
+    }
+
+    /// Deactivates a login: it can no longer sign in, every session ends and every token
+    /// it granted is revoked at once. Its records stay with the provider.
+    pub async fn deactivate_account(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let id = id.to_owned();
+        let db_now = time::to_db(now);
+        self.write(move |conn| {
+            let n = diesel::update(accounts::table.find(&id))
+                .set((
+                    accounts::status.eq(AccountStatus::Deactivated.as_str()),
+                    accounts::updated_at.eq(db_now),
+                ))
+                .execute(conn)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            crate::sessions::end_all_in(conn, &id, db_now)?;
+            crate::grants::revoke_tokens_of(conn, &id, None, db_now)?;
+            Ok(())
         })
         .await
     }

@@ -20,7 +20,13 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(kind: &str) -> Self {
-        AuditEvent { kind: kind.to_owned(), account_id: None, client_id: None, ip: None, detail: None }
+        AuditEvent {
+            kind: kind.to_owned(),
+            account_id: None,
+            client_id: None,
+            ip: None,
+            detail: None,
+        }
     }
     pub fn account(mut self, id: &str) -> Self {
         self.account_id = Some(id.to_owned());
@@ -47,7 +53,11 @@ pub struct RecordedEvent {
     pub event: AuditEvent,
 }
 
-pub(crate) fn record_in(conn: &mut crate::db::DbConn, event: &AuditEvent, now: DateTime<Utc>) -> StoreResult<()> {
+pub(crate) fn record_in(
+    conn: &mut crate::db::DbConn,
+    event: &AuditEvent,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     diesel::insert_into(audit_events::table)
         .values(AuditRow {
             id: secret::new_id()?,
@@ -68,7 +78,11 @@ impl Store {
     }
 
     /// An account's events, newest first.
-    pub async fn events_of_account(&self, account_id: &str, limit: i64) -> StoreResult<Vec<RecordedEvent>> {
+    pub async fn events_of_account(
+        &self,
+        account_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<RecordedEvent>> {
         let account_id = account_id.to_owned();
         self.read(move |conn| {
             let rows: Vec<AuditRow> = audit_events::table

@@ -73,7 +73,10 @@ impl AuthMethod {
     }
     /// Whether the client authenticates with a shared secret.
     pub fn uses_secret(self) -> bool {
-        matches!(self, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
     }
 }
 
@@ -101,7 +104,11 @@ impl ClientStatus {
             "approved" => ClientStatus::Approved,
             "rejected" => ClientStatus::Rejected,
             "suspended" => ClientStatus::Suspended,
-            other => return Err(StoreError::Invalid(format!("unknown client status {other}"))),
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "unknown client status {other}"
+                )))
+            }
         })
     }
 }
@@ -148,7 +155,8 @@ impl Client {
 }
 
 fn json_list(s: &str) -> StoreResult<Vec<String>> {
-    serde_json::from_str(s).map_err(|e| StoreError::Invalid(format!("stored list is not JSON: {e}")))
+    serde_json::from_str(s)
+        .map_err(|e| StoreError::Invalid(format!("stored list is not JSON: {e}")))
 }
 
 fn to_json_list(v: &[String]) -> String {
@@ -216,11 +224,21 @@ impl NewClient {
         if self.name.trim().is_empty() {
             return Err(StoreError::Invalid("an app needs a name".into()));
         }
-        if !matches!(self.id_token_signed_response_alg.as_str(), "ES256" | "RS256") {
-            return Err(StoreError::Invalid("id_token_signed_response_alg must be ES256 or RS256".into()));
+        if !matches!(
+            self.id_token_signed_response_alg.as_str(),
+            "ES256" | "RS256"
+        ) {
+            return Err(StoreError::Invalid(
+                "id_token_signed_response_alg must be ES256 or RS256".into(),
+            ));
         }
-        if self.auth_method == AuthMethod::PrivateKeyJwt && self.jwks.is_none() && self.jwks_uri.is_none() {
-            return Err(StoreError::Invalid("private_key_jwt needs a JWKS or a jwks_uri".into()));
+        if self.auth_method == AuthMethod::PrivateKeyJwt
+            && self.jwks.is_none()
+            && self.jwks_uri.is_none()
+        {
+            return Err(StoreError::Invalid(
+                "private_key_jwt needs a JWKS or a jwks_uri".into(),
+            ));
         }
         Ok(())
     }
@@ -236,11 +254,19 @@ pub struct CreatedClient {
 impl Store {
     /// Registers an app. Confidential apps get a new 256-bit secret, returned here once
     /// and stored only as its SHA-256 digest.
-    pub async fn create_client(&self, new: NewClient, now: DateTime<Utc>) -> StoreResult<CreatedClient> {
+    pub async fn create_client(
+        &self,
+        new: NewClient,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CreatedClient> {
         new.validate()?;
         let db_now = time::to_db(now);
         let id = secret::new_id()?;
-        let secret_value = if new.auth_method.uses_secret() { Some(secret::new_token("pfcs_")?) } else { None };
+        let secret_value = if new.auth_method.uses_secret() {
+            Some(secret::new_token("pfcs_")?)
+        } else {
+            None
+        };
         let secret_row = secret_value.as_ref().map(|s| {
             Ok::<_, StoreError>(ClientSecretRow {
                 id: secret::new_id()?,
@@ -279,14 +305,21 @@ impl Store {
         };
         let client = self
             .write(move |conn| {
-                diesel::insert_into(clients::table).values(&row).execute(conn)?;
+                diesel::insert_into(clients::table)
+                    .values(&row)
+                    .execute(conn)?;
                 if let Some(secret_row) = &secret_row {
-                    diesel::insert_into(client_secrets::table).values(secret_row).execute(conn)?;
+                    diesel::insert_into(client_secrets::table)
+                        .values(secret_row)
+                        .execute(conn)?;
                 }
                 Client::try_from(row)
             })
             .await?;
-        Ok(CreatedClient { client, secret: secret_value })
+        Ok(CreatedClient {
+            client,
+            secret: secret_value,
+        })
     }
 
     pub async fn client(&self, id: &str) -> StoreResult<Option<Client>> {
@@ -313,12 +346,21 @@ impl Store {
         let id = id.to_owned();
         let now = time::to_db(now);
         self.read(move |conn| {
-            let Some(row) = clients::table.find(&id).select(ClientRow::as_select()).first(conn).optional()? else {
+            let Some(row) = clients::table
+                .find(&id)
+                .select(ClientRow::as_select())
+                .first(conn)
+                .optional()?
+            else {
                 return Ok(None);
             };
             let digests: Vec<String> = client_secrets::table
                 .filter(client_secrets::client_id.eq(&id))
-                .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(now)))
+                .filter(
+                    client_secrets::expires_at
+                        .is_null()
+                        .or(client_secrets::expires_at.gt(now)),
+                )
                 .select(client_secrets::secret_hash)
                 .load(conn)?;
             Ok(Some((Client::try_from(row)?, digests)))
@@ -329,7 +371,10 @@ impl Store {
     /// Apps, newest first, optionally only those in one review state.
     pub async fn list_clients(&self, status: Option<ClientStatus>) -> StoreResult<Vec<Client>> {
         self.read(move |conn| {
-            let mut q = clients::table.select(ClientRow::as_select()).order(clients::created_at.desc()).into_boxed();
+            let mut q = clients::table
+                .select(ClientRow::as_select())
+                .order(clients::created_at.desc())
+                .into_boxed();
             if let Some(s) = status {
                 q = q.filter(clients::status.eq(s.as_str()));
             }
@@ -359,7 +404,12 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
-            Client::try_from(clients::table.find(&id).select(ClientRow::as_select()).first(conn)?)
+            Client::try_from(
+                clients::table
+                    .find(&id)
+                    .select(ClientRow::as_select())
+                    .first(conn)?,
+            )
         })
         .await
     }

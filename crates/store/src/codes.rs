@@ -63,9 +63,16 @@ impl From<CodeRow> for AuthorizationCode {
 
 impl Store {
     /// Issues a code valid for `lifetime`; returns the code to send to the client.
-    pub async fn issue_code(&self, grant: CodeGrant, now: DateTime<Utc>, lifetime: Duration) -> StoreResult<String> {
+    pub async fn issue_code(
+        &self,
+        grant: CodeGrant,
+        now: DateTime<Utc>,
+        lifetime: Duration,
+    ) -> StoreResult<String> {
         if grant.scopes.is_empty() {
-            return Err(StoreError::Invalid("a code needs at least one scope".into()));
+            return Err(StoreError::Invalid(
+                "a code needs at least one scope".into(),
+            ));
         }
         let code = secret::new_token("")?;
         let row = CodeRow {
@@ -87,7 +94,9 @@ impl Store {
             used_at: None,
         };
         self.write(move |conn| {
-            diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;
+            diesel::insert_into(authorization_codes::table)
+                .values(&row)
+                .execute(conn)?;
             Ok(code)
         })
         .await

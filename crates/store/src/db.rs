@@ -71,19 +71,29 @@ impl DatabaseUrl {
     /// Parses `sqlite://PATH` (also `sqlite:PATH`) or `postgres[ql]://...`.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
-        if let Some(rest) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+        if let Some(rest) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
             if rest.is_empty() {
                 return Err("a sqlite URL needs a file path, as in sqlite://data/pfid.db".into());
             }
             if rest == ":memory:" {
-                return Err("an in-memory SQLite database would differ per pooled connection; use a file".into());
+                return Err(
+                    "an in-memory SQLite database would differ per pooled connection; use a file"
+                        .into(),
+                );
             }
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(rest)));
         }
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            let parsed = url::Url::parse(raw).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+            let parsed =
+                url::Url::parse(raw).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
             if parsed.host_str().is_none_or(str::is_empty) && !raw.contains("host=") {
-                return Err("a PostgreSQL URL needs a host, as in postgres://user@127.0.0.1:5432/pfid".into());
+                return Err(
+                    "a PostgreSQL URL needs a host, as in postgres://user@127.0.0.1:5432/pfid"
+                        .into(),
+                );
             }
             return Ok(DatabaseUrl::Postgres(raw.to_owned()));
         }
@@ -135,14 +145,19 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
         // A connection left inside a transaction (by a panic, say) must not be reused.
         let depth = match conn {
-            DbConn::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
-            DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+            DbConn::Postgres(c) => {
+                AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+            }
+            DbConn::Sqlite(c) => {
+                AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+            }
         };
         !matches!(depth, Ok(None))
     }
@@ -162,7 +177,11 @@ pub(crate) struct Pools {
 }
 
 impl Pools {
-    pub(crate) fn open(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        url: &DatabaseUrl,
+        size: u32,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         if let DatabaseUrl::Sqlite(path) = url {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| {
@@ -185,13 +204,28 @@ impl Pools {
                 let write = build(1)?;
                 // The first connection switches the file to WAL; do it on the writer
                 // before readers open, so they never race on the journal mode.
-                drop(write.get().map_err(|e| StoreError::Unavailable(e.to_string()))?);
-                Ok(Pools { read: build(size)?, write, backend: Backend::Sqlite })
+                drop(
+                    write
+                        .get()
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                );
+                Ok(Pools {
+                    read: build(size)?,
+                    write,
+                    backend: Backend::Sqlite,
+                })
             }
             Backend::Postgres => {
                 let pool = build(size)?;
-                drop(pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?);
-                Ok(Pools { read: pool.clone(), write: pool, backend: Backend::Postgres })
+                drop(
+                    pool.get()
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                );
+                Ok(Pools {
+                    read: pool.clone(),
+                    write: pool,
+                    backend: Backend::Postgres,
+                })
             }
         }
     }
@@ -204,8 +238,11 @@ pub(crate) fn run_migrations(conn: &mut DbConn) -> Result<usize, StoreError> {
         DbConn::Postgres(c) => {
             // Serialise concurrent `pfid serve` start-ups on one database: each node
             // migrates, and two must not apply the same migration at once.
-            c.batch_execute("SELECT pg_advisory_lock(7265746)").map_err(StoreError::from)?;
-            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+            c.batch_execute("SELECT pg_advisory_lock(7265746)")
+                .map_err(StoreError::from)?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
             let _ = c.batch_execute("SELECT pg_advisory_unlock(7265746)");
             result
         }
@@ -217,7 +254,9 @@ pub(crate) fn run_migrations(conn: &mut DbConn) -> Result<usize, StoreError> {
 pub(crate) fn revert_all_migrations(conn: &mut DbConn) -> Result<usize, StoreError> {
     let reverted = match conn {
         DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c
+            .revert_all_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
     };
     reverted.map_err(|e| StoreError::Migration(e.to_string()))
 }

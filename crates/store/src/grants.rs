@@ -67,8 +67,12 @@ pub(crate) fn revoke_tokens_of(
         families = families.filter(token_families::client_id.eq(c.to_owned()));
         access = access.filter(access_tokens::client_id.eq(c.to_owned()));
     }
-    let n = families.set(token_families::revoked_at.eq(now)).execute(conn)?;
-    access.set(access_tokens::revoked_at.eq(now)).execute(conn)?;
+    let n = families
+        .set(token_families::revoked_at.eq(now))
+        .execute(conn)?;
+    access
+        .set(access_tokens::revoked_at.eq(now))
+        .execute(conn)?;
     Ok(n)
 }
 
@@ -97,7 +101,8 @@ impl Store {
         scopes: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<Grant> {
-        let (account_id, client_id, scopes) = (account_id.to_owned(), client_id.to_owned(), scopes.to_vec());
+        let (account_id, client_id, scopes) =
+            (account_id.to_owned(), client_id.to_owned(), scopes.to_vec());
         let now = time::to_db(now);
         self.write(move |conn| {
             let existing = grants::table
@@ -111,7 +116,12 @@ impl Store {
                     let merged = if row.revoked_at.is_some() {
                         sorted_scopes(scopes)
                     } else {
-                        sorted_scopes(row.scopes.split_whitespace().map(str::to_owned).chain(scopes))
+                        sorted_scopes(
+                            row.scopes
+                                .split_whitespace()
+                                .map(str::to_owned)
+                                .chain(scopes),
+                        )
                     };
                     diesel::update(grants::table.find(&row.id))
                         .set((
@@ -135,7 +145,9 @@ impl Store {
                         last_used_at: None,
                         revoked_at: None,
                     };
-                    diesel::insert_into(grants::table).values(&row).execute(conn)?;
+                    diesel::insert_into(grants::table)
+                        .values(&row)
+                        .execute(conn)?;
                     row
                 }
             };
@@ -166,7 +178,12 @@ impl Store {
 
     /// Withdraws an account's consent to an app and ends, at once, every token that app
     /// holds for the account. Returns false when there was no live consent.
-    pub async fn revoke_grant(&self, account_id: &str, client_id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    pub async fn revoke_grant(
+        &self,
+        account_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let (account_id, client_id) = (account_id.to_owned(), client_id.to_owned());
         let now = time::to_db(now);
         self.write(move |conn| {
@@ -187,7 +204,9 @@ impl Store {
         let grant_id = grant_id.to_owned();
         let now = time::to_db(now);
         self.write(move |conn| {
-            diesel::update(grants::table.find(grant_id)).set(grants::last_used_at.eq(now)).execute(conn)?;
+            diesel::update(grants::table.find(grant_id))
+                .set(grants::last_used_at.eq(now))
+                .execute(conn)?;
             Ok(())
         })
         .await

@@ -79,7 +79,11 @@ impl Store {
         let now = time::to_db(now);
         self.read(move |conn| {
             Ok(signing_keys::table
-                .filter(signing_keys::unpublish_at.is_null().or(signing_keys::unpublish_at.gt(now)))
+                .filter(
+                    signing_keys::unpublish_at
+                        .is_null()
+                        .or(signing_keys::unpublish_at.gt(now)),
+                )
                 .order(signing_keys::created_at.asc())
                 .select(SigningKeyRow::as_select())
                 .load(conn)?
@@ -93,7 +97,11 @@ impl Store {
     /// For each algorithm in `algs` without a signing key, inserts the key `make`
     /// produces. Runs under a lock so concurrent first starts create one set. Returns
     /// the kids inserted.
-    pub async fn ensure_signing_keys<F>(&self, algs: &'static [&'static str], make: F) -> StoreResult<Vec<String>>
+    pub async fn ensure_signing_keys<F>(
+        &self,
+        algs: &'static [&'static str],
+        make: F,
+    ) -> StoreResult<Vec<String>>
     where
         F: Fn(&str) -> StoreResult<StoredKey> + Send + 'static,
     {
@@ -104,7 +112,9 @@ impl Store {
             for alg in algs {
                 if !present.iter().any(|p| p == alg) {
                     let key = make(alg)?;
-                    diesel::insert_into(signing_keys::table).values(to_row(&key)).execute(conn)?;
+                    diesel::insert_into(signing_keys::table)
+                        .values(to_row(&key))
+                        .execute(conn)?;
                     inserted.push(key.kid);
                 }
             }
@@ -126,10 +136,15 @@ impl Store {
         self.write(move |conn| {
             lock_keys(conn)?;
             diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
-                .set((signing_keys::retired_at.eq(db_now), signing_keys::unpublish_at.eq(unpublish)))
+                .set((
+                    signing_keys::retired_at.eq(db_now),
+                    signing_keys::unpublish_at.eq(unpublish),
+                ))
                 .execute(conn)?;
             for key in &new_keys {
-                diesel::insert_into(signing_keys::table).values(to_row(key)).execute(conn)?;
+                diesel::insert_into(signing_keys::table)
+                    .values(to_row(key))
+                    .execute(conn)?;
             }
             Ok(new_keys.into_iter().map(|k| k.kid).collect())
         })

@@ -23,8 +23,8 @@ pub mod patients;
 pub mod ratelimit;
 pub mod secret;
 pub mod sessions;
-pub mod tokens;
 mod time;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +65,9 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("connect task failed: {e}")))??;
-        Ok(Store { pools: Arc::new(pools) })
+        Ok(Store {
+            pools: Arc::new(pools),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -86,7 +88,8 @@ impl Store {
     /// Answers when the database does (for `/readyz`).
     pub async fn ping(&self) -> StoreResult<()> {
         use diesel::connection::SimpleConnection;
-        self.read(|conn| conn.batch_execute("SELECT 1").map_err(StoreError::from)).await
+        self.read(|conn| conn.batch_execute("SELECT 1").map_err(StoreError::from))
+            .await
     }
 
     /// Runs `f` on a pooled reader, on the blocking pool.
@@ -109,7 +112,8 @@ impl Store {
         F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.with_writer(move |conn| db::write_transaction(conn, f)).await
+        self.with_writer(move |conn| db::write_transaction(conn, f))
+            .await
     }
 
     /// Runs `f` on the writer connection without opening a transaction.

@@ -40,13 +40,19 @@ pub fn validate_username(raw: &str) -> Result<(), StoreError> {
     let trimmed = raw.trim();
     let len = trimmed.chars().count();
     if len < 3 {
-        return Err(StoreError::Invalid("username must be at least 3 characters".into()));
+        return Err(StoreError::Invalid(
+            "username must be at least 3 characters".into(),
+        ));
     }
     if len > 254 {
-        return Err(StoreError::Invalid("username must be at most 254 characters".into()));
+        return Err(StoreError::Invalid(
+            "username must be at most 254 characters".into(),
+        ));
     }
     if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(StoreError::Invalid("username must not contain spaces".into()));
+        return Err(StoreError::Invalid(
+            "username must not contain spaces".into(),
+        ));
     }
     Ok(())
 }
@@ -70,18 +76,24 @@ pub fn validate_email(raw: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!("not a valid email address: {e}")))
+        Err(StoreError::Invalid(format!(
+            "not a valid email address: {e}"
+        )))
     }
 }
 
 /// A phone number needs 10 to 15 digits.
 pub fn validate_phone(raw: &str) -> Result<(), StoreError> {
     let n = raw.chars().filter(char::is_ascii_digit).count();
-    let allowed = raw.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let allowed = raw
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
     if allowed && (10..=15).contains(&n) {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!("not a valid phone number: {raw}")))
+        Err(StoreError::Invalid(format!(
+            "not a valid phone number: {raw}"
+        )))
     }
 }
 

@@ -74,7 +74,11 @@ pub struct MessageStatus {
     pub last_error: Option<String>,
 }
 
-pub(crate) fn enqueue_in(conn: &mut crate::db::DbConn, msg: &NewMessage, now: DateTime<Utc>) -> StoreResult<String> {
+pub(crate) fn enqueue_in(
+    conn: &mut crate::db::DbConn,
+    msg: &NewMessage,
+    now: DateTime<Utc>,
+) -> StoreResult<String> {
     let row = OutboundRow {
         id: secret::new_id()?,
         channel: msg.channel.as_str().to_owned(),
@@ -90,13 +94,19 @@ pub(crate) fn enqueue_in(conn: &mut crate::db::DbConn, msg: &NewMessage, now: Da
         created_at: time::to_db(now),
         sent_at: None,
     };
-    diesel::insert_into(outbound_messages::table).values(&row).execute(conn)?;
+    diesel::insert_into(outbound_messages::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(row.id)
 }
 
 impl Store {
     /// Queues a message; it is durable when this returns.
-    pub async fn enqueue_message(&self, msg: NewMessage, now: DateTime<Utc>) -> StoreResult<String> {
+    pub async fn enqueue_message(
+        &self,
+        msg: NewMessage,
+        now: DateTime<Utc>,
+    ) -> StoreResult<String> {
         self.write(move |conn| enqueue_in(conn, &msg, now)).await
     }
 
@@ -114,7 +124,11 @@ impl Store {
             let rows: Vec<OutboundRow> = outbound_messages::table
                 .filter(outbound_messages::status.eq("pending"))
                 .filter(outbound_messages::next_attempt_at.le(db_now))
-                .filter(outbound_messages::locked_until.is_null().or(outbound_messages::locked_until.le(db_now)))
+                .filter(
+                    outbound_messages::locked_until
+                        .is_null()
+                        .or(outbound_messages::locked_until.le(db_now)),
+                )
                 .order(outbound_messages::next_attempt_at.asc())
                 .limit(limit)
                 .select(OutboundRow::as_select())
@@ -122,7 +136,11 @@ impl Store {
             let mut claimed = Vec::with_capacity(rows.len());
             for r in rows {
                 let n = diesel::update(outbound_messages::table.find(&r.id))
-                    .filter(outbound_messages::locked_until.is_null().or(outbound_messages::locked_until.le(db_now)))
+                    .filter(
+                        outbound_messages::locked_until
+                            .is_null()
+                            .or(outbound_messages::locked_until.le(db_now)),
+                    )
                     .set(outbound_messages::locked_until.eq(until))
                     .execute(conn)?;
                 if n == 1 {

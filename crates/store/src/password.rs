@@ -63,7 +63,10 @@ impl PasswordHasher {
     pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, StoreError> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| StoreError::Invalid(format!("argon2 parameters: {e}")))?;
-        let mut hasher = PasswordHasher { params, dummy_hash: String::new() };
+        let mut hasher = PasswordHasher {
+            params,
+            dummy_hash: String::new(),
+        };
         let filler = crate::secret::new_token("")?;
         hasher.dummy_hash = hasher.hash(&filler)?;
         Ok(hasher)
@@ -83,7 +86,8 @@ impl PasswordHasher {
     /// A new argon2id PHC string with a random salt. CPU-heavy: call off the event loop.
     pub fn hash(&self, password: &str) -> Result<String, StoreError> {
         let salt_bytes = crate::secret::random_bytes::<16>()?;
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| StoreError::Crypto(e.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&salt_bytes).map_err(|e| StoreError::Crypto(e.to_string()))?;
         self.argon2()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -95,11 +99,19 @@ impl PasswordHasher {
     pub fn verify(&self, stored: &str, password: &str) -> bool {
         match HashFormat::of(stored) {
             Some(HashFormat::Argon2id) => PasswordHash::new(stored)
-                .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+                .map(|h| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &h)
+                        .is_ok()
+                })
                 .unwrap_or(false),
             Some(HashFormat::Bcrypt) => bcrypt::verify(password, stored).unwrap_or(false),
             Some(HashFormat::Pbkdf2Sha256) => PasswordHash::new(stored)
-                .map(|h| pbkdf2::Pbkdf2.verify_password(password.as_bytes(), &h).is_ok())
+                .map(|h| {
+                    pbkdf2::Pbkdf2
+                        .verify_password(password.as_bytes(), &h)
+                        .is_ok()
+                })
                 .unwrap_or(false),
             None => false,
         }
@@ -173,9 +185,18 @@ mod tests {
     #[test]
     fn pbkdf2_legacy_hashes_verify() {
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let params = pbkdf2::Params { rounds: 1000, output_length: 32 };
+        let params = pbkdf2::Params {
+            rounds: 1000,
+            output_length: 32,
+        };
         let phc = pbkdf2::Pbkdf2
-            .hash_password_customized(b"Secret12", Some(pbkdf2::Algorithm::Pbkdf2Sha256.ident()), None, params, &salt)
+            .hash_password_customized(
+                b"Secret12",
+                Some(pbkdf2::Algorithm::Pbkdf2Sha256.ident()),
+                None,
+                params,
+                &salt,
+            )
             .unwrap()
             .to_string();
         assert!(phc.starts_with("$pbkdf2-sha256$"));
@@ -188,7 +209,10 @@ mod tests {
         assert!(rule_violations("Abcdefg1").is_empty());
         assert_eq!(rule_violations("abcdefg1"), vec!["an upper-case letter"]);
         assert_eq!(rule_violations("Abc1"), vec!["at least 8 characters"]);
-        assert_eq!(rule_violations("ABCDEFGH"), vec!["a lower-case letter", "a number"]);
+        assert_eq!(
+            rule_violations("ABCDEFGH"),
+            vec!["a lower-case letter", "a number"]
+        );
     }
 
     #[test]

@@ -64,7 +64,9 @@ pub struct NewPatient {
 impl NewPatient {
     pub fn validate(&self, today: NaiveDate) -> StoreResult<()> {
         if self.first_name.trim().is_empty() || self.last_name.trim().is_empty() {
-            return Err(StoreError::Invalid("first and last name are required".into()));
+            return Err(StoreError::Invalid(
+                "first and last name are required".into(),
+            ));
         }
         if self.birth_date > today {
             return Err(StoreError::Invalid("birth date is in the future".into()));
@@ -75,7 +77,11 @@ impl NewPatient {
         if let Some(phone) = &self.phone {
             normalize::validate_phone(phone)?;
         }
-        if self.external_id.as_deref().is_some_and(|e| e.trim().is_empty()) {
+        if self
+            .external_id
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
             return Err(StoreError::Invalid("external id must not be empty".into()));
         }
         Ok(())
@@ -127,11 +133,17 @@ impl From<PatientRow> for Patient {
 
 impl Store {
     /// Creates a record. A second record with the same external id is a `Conflict`.
-    pub async fn create_patient(&self, new: NewPatient, now: DateTime<Utc>) -> StoreResult<Patient> {
+    pub async fn create_patient(
+        &self,
+        new: NewPatient,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Patient> {
         new.validate(now.date_naive())?;
         let row = new.into_row(uuid::Uuid::new_v4().to_string(), now);
         self.write(move |conn| {
-            diesel::insert_into(patients::table).values(&row).execute(conn)?;
+            diesel::insert_into(patients::table)
+                .values(&row)
+                .execute(conn)?;
             Ok(Patient::from(row))
         })
         .await

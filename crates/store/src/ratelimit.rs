@@ -39,7 +39,12 @@ fn current(
 
 impl Store {
     /// Counts one attempt against `bucket` and returns the window's total.
-    pub async fn rate_hit(&self, bucket: &str, now: DateTime<Utc>, window: Duration) -> StoreResult<RateState> {
+    pub async fn rate_hit(
+        &self,
+        bucket: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> StoreResult<RateState> {
         let bucket = bucket.to_owned();
         self.write(move |conn| {
             let state = match current(conn, &bucket, now, window)? {
@@ -47,7 +52,10 @@ impl Store {
                     diesel::update(rate_limits::table.find(&bucket))
                         .set(rate_limits::hits.eq(hits.saturating_add(1)))
                         .execute(conn)?;
-                    RateState { hits: u32::try_from(hits).unwrap_or(0) + 1, resets_at: time::from_db(start) + window }
+                    RateState {
+                        hits: u32::try_from(hits).unwrap_or(0) + 1,
+                        resets_at: time::from_db(start) + window,
+                    }
                 }
                 None => {
                     // An expired window's row is replaced rather than updated, the same
@@ -60,7 +68,10 @@ impl Store {
                             rate_limits::hits.eq(1),
                         ))
                         .execute(conn)?;
-                    RateState { hits: 1, resets_at: now + window }
+                    RateState {
+                        hits: 1,
+                        resets_at: now + window,
+                    }
                 }
             };
             Ok(state)
@@ -69,14 +80,23 @@ impl Store {
     }
 
     /// The window's total without counting an attempt.
-    pub async fn rate_peek(&self, bucket: &str, now: DateTime<Utc>, window: Duration) -> StoreResult<RateState> {
+    pub async fn rate_peek(
+        &self,
+        bucket: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> StoreResult<RateState> {
         let bucket = bucket.to_owned();
         self.read(move |conn| {
             Ok(match current(conn, &bucket, now, window)? {
-                Some((start, hits)) => {
-                    RateState { hits: u32::try_from(hits).unwrap_or(0), resets_at: time::from_db(start) + window }
-                }
-                None => RateState { hits: 0, resets_at: now },
+                Some((start, hits)) => RateState {
+                    hits: u32::try_from(hits).unwrap_or(0),
+                    resets_at: time::from_db(start) + window,
+                },
+                None => RateState {
+                    hits: 0,
+                    resets_at: now,
+                },
             })
         })
         .await

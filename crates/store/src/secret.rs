@@ -26,7 +26,10 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
 /// A new secret of 256 random bits, base64url without padding (43 characters), with an
 /// optional readable prefix so that leaked tokens are easy to recognise and scan for.
 pub fn new_token(prefix: &str) -> Result<String, StoreError> {
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)))
+    Ok(format!(
+        "{prefix}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    ))
 }
 
 /// A random identifier of 128 bits, base64url (22 characters). For ids that are not
@@ -73,7 +76,9 @@ impl std::fmt::Debug for CodeHasher {
 impl CodeHasher {
     /// `key_material` is derived from the deployment's encryption key.
     pub fn new(key_material: &[u8]) -> Self {
-        CodeHasher { key: hmac::Key::new(hmac::HMAC_SHA256, key_material) }
+        CodeHasher {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key_material),
+        }
     }
 
     /// The keyed hash of a code, bound to what it is for (`purpose`), so a code issued

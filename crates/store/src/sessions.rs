@@ -69,7 +69,9 @@ impl Store {
             user_agent: info.user_agent.map(|s| s.chars().take(256).collect()),
         };
         self.write(move |conn| {
-            diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+            diesel::insert_into(sessions::table)
+                .values(&row)
+                .execute(conn)?;
             Ok((Session::from(row), cookie))
         })
         .await
@@ -106,7 +108,9 @@ impl Store {
         let id = id.to_owned();
         let now = time::to_db(now);
         self.write(move |conn| {
-            diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(conn)?;
+            diesel::update(sessions::table.find(id))
+                .set(sessions::last_seen_at.eq(now))
+                .execute(conn)?;
             Ok(())
         })
         .await
@@ -130,7 +134,12 @@ impl Store {
     pub async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
         let id = id.to_owned();
         self.read(move |conn| {
-            Ok(sessions::table.find(id).select(SessionRow::as_select()).first(conn).optional()?.map(Session::from))
+            Ok(sessions::table
+                .find(id)
+                .select(SessionRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(Session::from))
         })
         .await
     }

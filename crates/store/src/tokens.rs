@@ -9,7 +9,9 @@ use diesel::prelude::*;
 
 use crate::error::StoreResult;
 use crate::rows::{AccessRow, FamilyRow, RefreshRow};
-use crate::schema::{access_tokens, accounts, authorization_codes, clients, grants, refresh_tokens, token_families};
+use crate::schema::{
+    access_tokens, accounts, authorization_codes, clients, grants, refresh_tokens, token_families,
+};
 use crate::{secret, time, Store};
 
 /// Prefixes make leaked tokens recognisable (secret scanners, logs).
@@ -104,7 +106,11 @@ pub(crate) fn new_access_row(
     ))
 }
 
-pub(crate) fn new_refresh_row(family_id: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> StoreResult<(RefreshRow, String)> {
+pub(crate) fn new_refresh_row(
+    family_id: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> StoreResult<(RefreshRow, String)> {
     let token = secret::new_token(REFRESH_TOKEN_PREFIX)?;
     Ok((
         RefreshRow {
@@ -120,7 +126,11 @@ pub(crate) fn new_refresh_row(family_id: &str, now: DateTime<Utc>, expires_at: D
 
 /// Revokes everything issued from one authorization code (RFC 6749 §4.1.2: a code used
 /// twice SHOULD revoke the tokens issued from it).
-fn revoke_from_code(conn: &mut crate::db::DbConn, code_hash: &str, now: NaiveDateTime) -> StoreResult<()> {
+fn revoke_from_code(
+    conn: &mut crate::db::DbConn,
+    code_hash: &str,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
     let families: Vec<String> = token_families::table
         .filter(token_families::code_hash.eq(code_hash))
         .select(token_families::id)
@@ -183,10 +193,14 @@ impl Store {
                     expires_at: time::to_db(now + lifetimes.refresh_absolute),
                     revoked_at: None,
                 };
-                diesel::insert_into(token_families::table).values(&family).execute(conn)?;
+                diesel::insert_into(token_families::table)
+                    .values(&family)
+                    .execute(conn)?;
                 let idle_end = (now + lifetimes.refresh_idle).min(now + lifetimes.refresh_absolute);
                 let (row, token) = new_refresh_row(&family.id, now, idle_end)?;
-                diesel::insert_into(refresh_tokens::table).values(&row).execute(conn)?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values(&row)
+                    .execute(conn)?;
                 family_id = Some(family.id);
                 refresh_token = Some(token);
             }
@@ -201,9 +215,13 @@ impl Store {
                 now,
                 lifetimes.access,
             )?;
-            diesel::insert_into(access_tokens::table).values(&access).execute(conn)?;
+            diesel::insert_into(access_tokens::table)
+                .values(&access)
+                .execute(conn)?;
             if let Some(grant_id) = &code.grant_id {
-                diesel::update(grants::table.find(grant_id)).set(grants::last_used_at.eq(db_now)).execute(conn)?;
+                diesel::update(grants::table.find(grant_id))
+                    .set(grants::last_used_at.eq(db_now))
+                    .execute(conn)?;
             }
             Ok(CodeExchange::Issued(IssuedTokens {
                 access_token,
@@ -217,7 +235,11 @@ impl Store {
 
     /// A live access token: known, not revoked, not expired, its app approved and, for a
     /// patient's token, the account active. Anything else is `None`, alike.
-    pub async fn active_access_token(&self, token: &str, now: DateTime<Utc>) -> StoreResult<Option<AccessToken>> {
+    pub async fn active_access_token(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<AccessToken>> {
         if !token.starts_with(ACCESS_TOKEN_PREFIX) {
             return Ok(None);
         }
@@ -228,10 +250,16 @@ impl Store {
                 .inner_join(clients::table)
                 .left_join(accounts::table)
                 .filter(access_tokens::token_hash.eq(hash))
-                .select((AccessRow::as_select(), clients::status, accounts::status.nullable()))
+                .select((
+                    AccessRow::as_select(),
+                    clients::status,
+                    accounts::status.nullable(),
+                ))
                 .first(conn)
                 .optional()?;
-            let Some((row, client_status, account_status)) = row else { return Ok(None) };
+            let Some((row, client_status, account_status)) = row else {
+                return Ok(None);
+            };
             let live = row.revoked_at.is_none()
                 && row.expires_at > db_now
                 && client_status == "approved"
@@ -249,17 +277,38 @@ impl Store {
         now: DateTime<Utc>,
         lifetime: Duration,
     ) -> StoreResult<IssuedTokens> {
-        let (row, token) =
-            new_access_row(client_id, None, None, None, None, &scopes.join(" "), None, now, lifetime)?;
+        let (row, token) = new_access_row(
+            client_id,
+            None,
+            None,
+            None,
+            None,
+            &scopes.join(" "),
+            None,
+            now,
+            lifetime,
+        )?;
         self.write(move |conn| {
-            diesel::insert_into(access_tokens::table).values(&row).execute(conn)?;
-            Ok(IssuedTokens { access_token: token, access_expires_at: now + lifetime, refresh_token: None, family_id: None })
+            diesel::insert_into(access_tokens::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(IssuedTokens {
+                access_token: token,
+                access_expires_at: now + lifetime,
+                refresh_token: None,
+                family_id: None,
+            })
         })
         .await
     }
 
     /// Revokes one access token by its value. Returns whether it existed for that client.
-    pub async fn revoke_access_token(&self, token: &str, client_id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    pub async fn revoke_access_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let hash = secret::digest(token);
         let client_id = client_id.to_owned();
         let now = time::to_db(now);

@@ -92,7 +92,11 @@ pub fn thumbprint(jwk: &Value) -> Option<String> {
         ),
         _ => return None,
     };
-    Some(b64(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref()))
+    Some(b64(ring::digest::digest(
+        &ring::digest::SHA256,
+        canonical.as_bytes(),
+    )
+    .as_ref()))
 }
 
 impl SigningKey {
@@ -110,7 +114,10 @@ impl SigningKey {
                 use rsa::pkcs8::EncodePrivateKey;
                 let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048)
                     .map_err(|e| JoseError::Key(e.to_string()))?;
-                key.to_pkcs8_der().map_err(|e| JoseError::Key(e.to_string()))?.as_bytes().to_vec()
+                key.to_pkcs8_der()
+                    .map_err(|e| JoseError::Key(e.to_string()))?
+                    .as_bytes()
+                    .to_vec()
             }
         };
         let key = SigningKey::from_pkcs8(alg, &pkcs8)?;
@@ -122,8 +129,12 @@ impl SigningKey {
         let (signer, mut jwk) = match alg {
             SigningAlg::Es256 => {
                 let rng = SystemRandom::new();
-                let kp = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
-                    .map_err(|e| JoseError::Key(format!("EC key: {e}")))?;
+                let kp = EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    pkcs8,
+                    &rng,
+                )
+                .map_err(|e| JoseError::Key(format!("EC key: {e}")))?;
                 let point = kp.public_key().as_ref();
                 if point.len() != 65 || point[0] != 4 {
                     return Err(JoseError::Key("unexpected EC public key encoding".into()));
@@ -132,19 +143,26 @@ impl SigningKey {
                 (Signer::Ec(kp), jwk)
             }
             SigningAlg::Rs256 => {
-                let kp = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| JoseError::Key(format!("RSA key: {e}")))?;
+                let kp = RsaKeyPair::from_pkcs8(pkcs8)
+                    .map_err(|e| JoseError::Key(format!("RSA key: {e}")))?;
                 let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(kp.public());
                 let jwk = json!({"kty": "RSA", "n": b64(&public.n), "e": b64(&public.e)});
                 (Signer::Rsa(kp), jwk)
             }
         };
-        let kid = thumbprint(&jwk).ok_or_else(|| JoseError::Key("cannot compute thumbprint".into()))?;
+        let kid =
+            thumbprint(&jwk).ok_or_else(|| JoseError::Key("cannot compute thumbprint".into()))?;
         if let Value::Object(m) = &mut jwk {
             m.insert("kid".into(), Value::String(kid.clone()));
             m.insert("alg".into(), Value::String(alg.as_str().into()));
             m.insert("use".into(), Value::String("sig".into()));
         }
-        Ok(SigningKey { kid, alg, public_jwk: jwk, signer })
+        Ok(SigningKey {
+            kid,
+            alg,
+            public_jwk: jwk,
+            signer,
+        })
     }
 
     /// Signs `claims` as a compact JWS with header `{alg, typ, kid}`.
@@ -162,8 +180,13 @@ impl SigningKey {
                 .to_vec(),
             Signer::Rsa(kp) => {
                 let mut sig = vec![0u8; kp.public().modulus_len()];
-                kp.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
-                    .map_err(|_| JoseError::Key("RSA signing failed".into()))?;
+                kp.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    input.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|_| JoseError::Key("RSA signing failed".into()))?;
                 sig
             }
         };
@@ -192,18 +215,31 @@ pub struct UnverifiedJws {
 impl UnverifiedJws {
     pub fn parse(token: &str) -> Result<Self, JoseError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(JoseError::Malformed("expected three dot-separated parts"));
         };
-        let decode = |p: &str| URL_SAFE_NO_PAD.decode(p).map_err(|_| JoseError::Malformed("bad base64url"));
-        let header: Value =
-            serde_json::from_slice(&decode(h)?).map_err(|_| JoseError::Malformed("header is not JSON"))?;
-        let claims: Value =
-            serde_json::from_slice(&decode(c)?).map_err(|_| JoseError::Malformed("payload is not JSON"))?;
+        let decode = |p: &str| {
+            URL_SAFE_NO_PAD
+                .decode(p)
+                .map_err(|_| JoseError::Malformed("bad base64url"))
+        };
+        let header: Value = serde_json::from_slice(&decode(h)?)
+            .map_err(|_| JoseError::Malformed("header is not JSON"))?;
+        let claims: Value = serde_json::from_slice(&decode(c)?)
+            .map_err(|_| JoseError::Malformed("payload is not JSON"))?;
         if !header.is_object() || !claims.is_object() {
-            return Err(JoseError::Malformed("header and payload must be JSON objects"));
+            return Err(JoseError::Malformed(
+                "header and payload must be JSON objects",
+            ));
         }
-        Ok(UnverifiedJws { header, claims, signing_input: format!("{h}.{c}"), signature: decode(s)? })
+        Ok(UnverifiedJws {
+            header,
+            claims,
+            signing_input: format!("{h}.{c}"),
+            signature: decode(s)?,
+        })
     }
 
     pub fn alg(&self) -> &str {
@@ -223,8 +259,14 @@ impl UnverifiedJws {
                 Some(kid) => k.get("kid").and_then(Value::as_str) == Some(kid),
                 None => true,
             };
-            let alg_ok = k.get("alg").and_then(Value::as_str).is_none_or(|a| a == alg);
-            let use_ok = k.get("use").and_then(Value::as_str).is_none_or(|u| u == "sig");
+            let alg_ok = k
+                .get("alg")
+                .and_then(Value::as_str)
+                .is_none_or(|a| a == alg);
+            let use_ok = k
+                .get("use")
+                .and_then(Value::as_str)
+                .is_none_or(|u| u == "sig");
             kid_ok && alg_ok && use_ok
         });
         let mut tried = false;
@@ -234,19 +276,31 @@ impl UnverifiedJws {
                 return Ok(&self.claims);
             }
         }
-        Err(if tried { JoseError::BadSignature } else { JoseError::NoKey })
+        Err(if tried {
+            JoseError::BadSignature
+        } else {
+            JoseError::NoKey
+        })
     }
 }
 
 fn jwk_bytes(jwk: &Value, member: &str) -> Result<Vec<u8>, JoseError> {
-    let s = jwk.get(member).and_then(Value::as_str).ok_or(JoseError::Malformed("JWK member missing"))?;
+    let s = jwk
+        .get(member)
+        .and_then(Value::as_str)
+        .ok_or(JoseError::Malformed("JWK member missing"))?;
     URL_SAFE_NO_PAD
         .decode(s.trim_end_matches('='))
         .map_err(|_| JoseError::Malformed("JWK member is not base64url"))
 }
 
 /// Verifies one signature with one public JWK.
-pub fn verify_with_jwk(jwk: &Value, alg: &str, message: &[u8], sig: &[u8]) -> Result<(), JoseError> {
+pub fn verify_with_jwk(
+    jwk: &Value,
+    alg: &str,
+    message: &[u8],
+    sig: &[u8],
+) -> Result<(), JoseError> {
     let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or("");
     let crv = jwk.get("crv").and_then(Value::as_str).unwrap_or("");
     match (alg, kty) {
@@ -259,15 +313,20 @@ pub fn verify_with_jwk(jwk: &Value, alg: &str, message: &[u8], sig: &[u8]) -> Re
                 "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
                 _ => &signature::RSA_PSS_2048_8192_SHA512,
             };
-            let key = signature::RsaPublicKeyComponents { n: jwk_bytes(jwk, "n")?, e: jwk_bytes(jwk, "e")? };
-            key.verify(params, message, sig).map_err(|_| JoseError::BadSignature)
+            let key = signature::RsaPublicKeyComponents {
+                n: jwk_bytes(jwk, "n")?,
+                e: jwk_bytes(jwk, "e")?,
+            };
+            key.verify(params, message, sig)
+                .map_err(|_| JoseError::BadSignature)
         }
         ("ES256" | "ES384", "EC") => {
-            let (verify_alg, want_crv, len): (&signature::EcdsaVerificationAlgorithm, &str, usize) = if alg == "ES256" {
-                (&signature::ECDSA_P256_SHA256_FIXED, "P-256", 32)
-            } else {
-                (&signature::ECDSA_P384_SHA384_FIXED, "P-384", 48)
-            };
+            let (verify_alg, want_crv, len): (&signature::EcdsaVerificationAlgorithm, &str, usize) =
+                if alg == "ES256" {
+                    (&signature::ECDSA_P256_SHA256_FIXED, "P-256", 32)
+                } else {
+                    (&signature::ECDSA_P384_SHA384_FIXED, "P-384", 48)
+                };
             if crv != want_crv {
                 return Err(JoseError::UnsupportedAlg(format!("{alg} with curve {crv}")));
             }
@@ -283,9 +342,11 @@ pub fn verify_with_jwk(jwk: &Value, alg: &str, message: &[u8], sig: &[u8]) -> Re
                 .verify(message, sig)
                 .map_err(|_| JoseError::BadSignature)
         }
-        ("EdDSA", "OKP") if crv == "Ed25519" => signature::UnparsedPublicKey::new(&signature::ED25519, jwk_bytes(jwk, "x")?)
-            .verify(message, sig)
-            .map_err(|_| JoseError::BadSignature),
+        ("EdDSA", "OKP") if crv == "Ed25519" => {
+            signature::UnparsedPublicKey::new(&signature::ED25519, jwk_bytes(jwk, "x")?)
+                .verify(message, sig)
+                .map_err(|_| JoseError::BadSignature)
+        }
         (other, _) => Err(JoseError::UnsupportedAlg(other.to_owned())),
     }
 }
@@ -302,7 +363,10 @@ mod tests {
         let jws = key.sign("JWT", &json!({"sub": "x"})).unwrap();
         let parsed = UnverifiedJws::parse(&jws).unwrap();
         assert_eq!(parsed.kid(), Some(key.kid.as_str()));
-        assert_eq!(parsed.verify(&[key.public_jwk.clone()]).unwrap()["sub"], "x");
+        assert_eq!(
+            parsed.verify(&[key.public_jwk.clone()]).unwrap()["sub"],
+            "x"
+        );
     }
 
     #[test]
@@ -322,9 +386,15 @@ mod tests {
         let forged = b64(br#"{"sub":"admin"}"#);
         parts[1] = &forged;
         let tampered = parts.join(".");
-        assert!(UnverifiedJws::parse(&tampered).unwrap().verify(&[key.public_jwk.clone()]).is_err());
+        assert!(UnverifiedJws::parse(&tampered)
+            .unwrap()
+            .verify(&[key.public_jwk.clone()])
+            .is_err());
         let none = format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(br#"{"sub":"x"}"#));
-        assert!(UnverifiedJws::parse(&none).unwrap().verify(&[key.public_jwk.clone()]).is_err());
+        assert!(UnverifiedJws::parse(&none)
+            .unwrap()
+            .verify(&[key.public_jwk.clone()])
+            .is_err());
     }
 
     #[test]
@@ -335,12 +405,18 @@ mod tests {
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
             "e": "AQAB",
         });
-        assert_eq!(thumbprint(&jwk).unwrap(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
     fn half_hash_matches_oidc_example() {
         // OpenID Connect Core, Appendix A.3: at_hash of "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
-        assert_eq!(half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 }

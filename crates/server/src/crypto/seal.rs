@@ -45,16 +45,24 @@ impl Sealer {
     pub fn new(master: [u8; 32]) -> Result<Self, String> {
         let enc = derive(&master, b"pfid signing-key sealing")?;
         let unbound = UnboundKey::new(&AES_256_GCM, &enc).map_err(|_| "bad AES key".to_owned())?;
-        Ok(Sealer { key: LessSafeKey::new(unbound), master })
+        Ok(Sealer {
+            key: LessSafeKey::new(unbound),
+            master,
+        })
     }
 
     /// Seals `plain`, binding it to `context` (the key id) so a sealed blob cannot be
     /// moved to another row. Output: base64url(nonce || ciphertext || tag).
     pub fn seal(&self, plain: &[u8], context: &str) -> Result<String, String> {
-        let nonce_bytes = pfid_store::secret::random_bytes::<NONCE_LEN>().map_err(|e| e.to_string())?;
+        let nonce_bytes =
+            pfid_store::secret::random_bytes::<NONCE_LEN>().map_err(|e| e.to_string())?;
         let mut buf = plain.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| "sealing failed".to_owned())?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);
@@ -63,7 +71,9 @@ impl Sealer {
 
     /// Opens what `seal` produced; fails on a wrong key, a wrong context or tampering.
     pub fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, String> {
-        let raw = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| "sealed key is not base64url".to_owned())?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| "sealed key is not base64url".to_owned())?;
         if raw.len() < NONCE_LEN + 16 {
             return Err("sealed key is too short".into());
         }
@@ -88,7 +98,9 @@ fn derive(master: &[u8; 32], info: &[u8]) -> Result<[u8; 32], String> {
     let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"pfid");
     let prk = salt.extract(master);
     let info = [info];
-    let okm = prk.expand(&info, Len32).map_err(|_| "hkdf failed".to_owned())?;
+    let okm = prk
+        .expand(&info, Len32)
+        .map_err(|_| "hkdf failed".to_owned())?;
     let mut out = [0u8; 32];
     okm.fill(&mut out).map_err(|_| "hkdf failed".to_owned())?;
     Ok(out)
@@ -104,14 +116,20 @@ mod tests {
         let sealed = s.seal(b"private", "kid-1").unwrap();
         assert_eq!(s.open(&sealed, "kid-1").unwrap(), b"private");
         assert!(s.open(&sealed, "kid-2").is_err());
-        assert!(Sealer::new([8u8; 32]).unwrap().open(&sealed, "kid-1").is_err());
+        assert!(Sealer::new([8u8; 32])
+            .unwrap()
+            .open(&sealed, "kid-1")
+            .is_err());
     }
 
     #[test]
     fn derived_secrets_differ_by_purpose() {
         let s = Sealer::new([7u8; 32]).unwrap();
         assert_ne!(s.derive("csrf").unwrap(), s.derive("codes").unwrap());
-        assert_eq!(s.derive("csrf").unwrap(), Sealer::new([7u8; 32]).unwrap().derive("csrf").unwrap());
+        assert_eq!(
+            s.derive("csrf").unwrap(),
+            Sealer::new([7u8; 32]).unwrap().derive("csrf").unwrap()
+        );
     }
 
     #[test]

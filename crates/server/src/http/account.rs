@@ -25,7 +25,10 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         return Ok(pages::see_other("/login?return_to=%2Faccount", Vec::new()));
     };
     let Some(account) = state.store.account(&session.account_id).await? else {
-        return Ok(pages::see_other("/login?return_to=%2Faccount", vec![session::removal(&state)]));
+        return Ok(pages::see_other(
+            "/login?return_to=%2Faccount",
+            vec![session::removal(&state)],
+        ));
     };
     let records = state
         .store
@@ -41,7 +44,10 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         .into_iter()
         .map(|(g, c)| {
             let sees: Vec<&str> = g.scopes.iter().filter_map(|s| scope::describe(s)).collect();
-            let last = g.last_used_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "never".into());
+            let last = g
+                .last_used_at
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "never".into());
             (c.name, sees.join("; "), last)
         })
         .collect();

@@ -17,7 +17,9 @@ use crate::http::errors::PageError;
 use crate::http::pages::{self, ConsentPage, FormPostPage, LoginPage};
 use crate::http::params::Params;
 use crate::http::session;
-use crate::oauth::authorize_request::{self, AuthorizeError, AuthorizeRequest, HintKeys, RedirectError, ResponseMode};
+use crate::oauth::authorize_request::{
+    self, AuthorizeError, AuthorizeRequest, HintKeys, RedirectError, ResponseMode,
+};
 use crate::oauth::scope;
 
 /// GET /authorize
@@ -38,12 +40,18 @@ async fn validate(state: &AppState, params: &Params) -> Result<AuthorizeRequest,
     let client = match params.get("client_id") {
         Some(id) => state.store.client(id).await.map_err(|e| {
             tracing::error!(error = %e, "client lookup failed");
-            AuthorizeError::Page { title: "Something went wrong", message: "Please try again in a few minutes.".into() }
+            AuthorizeError::Page {
+                title: "Something went wrong",
+                message: "Please try again in a few minutes.".into(),
+            }
         })?,
         None => None,
     };
     let keys = state.keys.current();
-    let hint_keys = HintKeys { issuer: state.issuer(), jwks: &keys.public };
+    let hint_keys = HintKeys {
+        issuer: state.issuer(),
+        jwks: &keys.public,
+    };
     authorize_request::validate(params, client, &hint_keys)
 }
 
@@ -54,7 +62,11 @@ fn error_response(state: &AppState, e: AuthorizeError) -> Result<HttpResponse, P
     }
 }
 
-async fn handle(state: &AppState, req: &HttpRequest, params: Params) -> Result<HttpResponse, PageError> {
+async fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    params: Params,
+) -> Result<HttpResponse, PageError> {
     let request = match validate(state, &params).await {
         Ok(r) => r,
         Err(e) => return error_response(state, e),
@@ -62,32 +74,51 @@ async fn handle(state: &AppState, req: &HttpRequest, params: Params) -> Result<H
     let now = state.now();
     let session = session::current(state, req).await?;
     let account = match &session {
-        Some(s) => state.store.account(&s.account_id).await?.filter(|a| a.status == AccountStatus::Active),
+        Some(s) => state
+            .store
+            .account(&s.account_id)
+            .await?
+            .filter(|a| a.status == AccountStatus::Active),
         None => None,
     };
     let needs_login = match (&session, &account) {
         (Some(s), Some(a)) => {
             request.prompt.login
                 || request.prompt.select_account
-                || request.max_age.is_some_and(|max| (now - s.auth_time).num_seconds() > max)
-                || request.hinted_subject.as_ref().is_some_and(|sub| sub != &a.id)
+                || request
+                    .max_age
+                    .is_some_and(|max| (now - s.auth_time).num_seconds() > max)
+                || request
+                    .hinted_subject
+                    .as_ref()
+                    .is_some_and(|sub| sub != &a.id)
         }
         _ => true,
     };
     if needs_login {
         if request.prompt.none {
-            return Ok(redirect_error(state, &request.error("login_required", "the user must sign in")));
+            return Ok(redirect_error(
+                state,
+                &request.error("login_required", "the user must sign in"),
+            ));
         }
         return Ok(login_page(state, req, &request, &params));
     }
     let (Some(session), Some(account)) = (session, account) else {
         return Ok(login_page(state, req, &request, &params));
     };
-    let grant = state.store.grant_for(&account.id, &request.client.id).await?;
-    let needs_consent = request.prompt.consent || !grant.as_ref().is_some_and(|g| g.covers(&request.scopes));
+    let grant = state
+        .store
+        .grant_for(&account.id, &request.client.id)
+        .await?;
+    let needs_consent =
+        request.prompt.consent || !grant.as_ref().is_some_and(|g| g.covers(&request.scopes));
     if needs_consent {
         if request.prompt.none {
-            return Ok(redirect_error(state, &request.error("consent_required", "the user must approve this app")));
+            return Ok(redirect_error(
+                state,
+                &request.error("consent_required", "the user must approve this app"),
+            ));
         }
         return Ok(consent_page(state, req, &request, &params, &account));
     }
@@ -96,10 +127,18 @@ async fn handle(state: &AppState, req: &HttpRequest, params: Params) -> Result<H
 
 /// The login page, returning to this request afterwards. `prompt=login` and
 /// `select_account` are dropped from the way back: they are satisfied by this login.
-fn login_page(state: &AppState, req: &HttpRequest, request: &AuthorizeRequest, params: &Params) -> HttpResponse {
+fn login_page(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &AuthorizeRequest,
+    params: &Params,
+) -> HttpResponse {
     let mut back = params.clone();
     if let Some(p) = back.remove("prompt") {
-        let rest: Vec<&str> = p.split(' ').filter(|v| !matches!(*v, "login" | "select_account" | "")).collect();
+        let rest: Vec<&str> = p
+            .split(' ')
+            .filter(|v| !matches!(*v, "login" | "select_account" | ""))
+            .collect();
         if !rest.is_empty() {
             back.insert("prompt", rest.join(" "));
         }
@@ -128,7 +167,11 @@ fn consent_page(
     let form = state.csrf.issue(req);
     let client = &request.client;
     let https_only = |u: &Option<String>| u.clone().filter(|u| u.starts_with("https://"));
-    let (logo, policy, tos) = (https_only(&client.logo_uri), https_only(&client.policy_uri), https_only(&client.tos_uri));
+    let (logo, policy, tos) = (
+        https_only(&client.logo_uri),
+        https_only(&client.policy_uri),
+        https_only(&client.tos_uri),
+    );
     let request_query = params.to_query();
     let page = ConsentPage {
         product: state.product(),
@@ -140,7 +183,11 @@ fn consent_page(
         policy_uri: policy.as_deref(),
         tos_uri: tos.as_deref(),
         username: &account.username,
-        scope_descriptions: request.scopes.iter().filter_map(|s| scope::describe(s)).collect(),
+        scope_descriptions: request
+            .scopes
+            .iter()
+            .filter_map(|s| scope::describe(s))
+            .collect(),
     };
     pages::html(StatusCode::OK, &page, form.cookies())
 }
@@ -160,7 +207,9 @@ pub async fn decision(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     if !state.csrf.verify(&req, form.csrf_token.as_deref()) {
-        return Err(PageError::forbidden("This page expired. Go back to the app and try signing in again."));
+        return Err(PageError::forbidden(
+            "This page expired. Go back to the app and try signing in again.",
+        ));
     }
     let params = Params::parse(form.request.unwrap_or_default().as_bytes());
     let request = match validate(&state, &params).await {
@@ -169,7 +218,11 @@ pub async fn decision(
     };
     let session = session::current(&state, &req).await?;
     let account = match &session {
-        Some(s) => state.store.account(&s.account_id).await?.filter(|a| a.status == AccountStatus::Active),
+        Some(s) => state
+            .store
+            .account(&s.account_id)
+            .await?
+            .filter(|a| a.status == AccountStatus::Active),
         None => None,
     };
     let (Some(session), Some(account)) = (session, account) else {
@@ -177,7 +230,15 @@ pub async fn decision(
     };
     match form.decision.as_deref() {
         Some("allow") => {
-            let grant = state.store.save_grant(&account.id, &request.client.id, &request.scopes, state.now()).await?;
+            let grant = state
+                .store
+                .save_grant(
+                    &account.id,
+                    &request.client.id,
+                    &request.scopes,
+                    state.now(),
+                )
+                .await?;
             state
                 .store
                 .record_event(
@@ -190,8 +251,14 @@ pub async fn decision(
                 .await?;
             issue_code(&state, &request, &session, Some(grant.id)).await
         }
-        Some("deny") => Ok(redirect_error(&state, &request.error("access_denied", "the user denied the request"))),
-        _ => Err(PageError::bad_request("Invalid request", "Please choose Allow or Deny.")),
+        Some("deny") => Ok(redirect_error(
+            &state,
+            &request.error("access_denied", "the user denied the request"),
+        )),
+        _ => Err(PageError::bad_request(
+            "Invalid request",
+            "Please choose Allow or Deny.",
+        )),
     }
 }
 
@@ -217,14 +284,22 @@ async fn issue_code(
     };
     let code = state
         .store
-        .issue_code(grant, state.now(), state.settings.lifetimes.authorization_code.0)
+        .issue_code(
+            grant,
+            state.now(),
+            state.settings.lifetimes.authorization_code.0,
+        )
         .await?;
     let mut fields = vec![("code", code)];
     if let Some(s) = &request.state {
         fields.push(("state", s.clone()));
     }
     fields.push(("iss", state.issuer().to_owned()));
-    Ok(respond(&request.redirect_uri, request.response_mode, fields))
+    Ok(respond(
+        &request.redirect_uri,
+        request.response_mode,
+        fields,
+    ))
 }
 
 /// An error sent to the client's redirect URI, with `state` and `iss` (RFC 9207).
@@ -246,7 +321,13 @@ fn respond(redirect_uri: &str, mode: ResponseMode, fields: Vec<(&str, String)>) 
         ResponseMode::Query => {
             let mut url = match url::Url::parse(redirect_uri) {
                 Ok(u) => u,
-                Err(_) => return PageError::bad_request("Invalid return address", "The app's return address is not valid.").into_response(),
+                Err(_) => {
+                    return PageError::bad_request(
+                        "Invalid return address",
+                        "The app's return address is not valid.",
+                    )
+                    .into_response()
+                }
             };
             {
                 let mut q = url.query_pairs_mut();
@@ -260,14 +341,18 @@ fn respond(redirect_uri: &str, mode: ResponseMode, fields: Vec<(&str, String)>) 
                 .finish()
         }
         ResponseMode::FormPost => {
-            let page = FormPostPage { action: redirect_uri, fields };
+            let page = FormPostPage {
+                action: redirect_uri,
+                fields,
+            };
             let mut resp = pages::html(StatusCode::OK, &page, Vec::new());
             // The page's only script is the auto-submit, allowed by its hash.
             if let Ok(v) = header::HeaderValue::from_str(&format!(
                 "default-src 'none'; script-src '{}'; frame-ancestors 'none'; base-uri 'none'",
                 FORM_POST_SCRIPT_HASH
             )) {
-                resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+                resp.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
             }
             resp
         }
@@ -285,7 +370,9 @@ impl PageError {
 
 /// Whether `return_to` is a safe place to go after login: a path on this server.
 pub fn is_safe_return(return_to: &str) -> bool {
-    (return_to.starts_with("/authorize?") || return_to == "/account" || return_to.starts_with("/account/"))
+    (return_to.starts_with("/authorize?")
+        || return_to == "/account"
+        || return_to.starts_with("/account/"))
         && !return_to.contains("//")
         && !return_to.contains('\\')
 }
@@ -304,7 +391,10 @@ mod tests {
             .and_then(|s| s.split("</script>").next())
             .unwrap();
         let digest = ring::digest::digest(&ring::digest::SHA256, script.as_bytes());
-        let expected = format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(digest));
+        let expected = format!(
+            "sha256-{}",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        );
         assert_eq!(expected, FORM_POST_SCRIPT_HASH);
     }
 

@@ -41,7 +41,10 @@ impl FormToken {
 
 impl Csrf {
     pub fn new(key: &[u8; 32], secure: bool) -> Self {
-        Csrf { key: hmac::Key::new(hmac::HMAC_SHA256, key), secure }
+        Csrf {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            secure,
+        }
     }
 
     fn token_for(&self, cookie_value: &str) -> String {
@@ -51,9 +54,13 @@ impl Csrf {
     /// The token for this browser, creating its cookie when needed.
     pub fn issue(&self, req: &HttpRequest) -> FormToken {
         if let Some(c) = req.cookie(COOKIE).filter(|c| c.value().len() >= 32) {
-            return FormToken { token: self.token_for(c.value()), cookie: None };
+            return FormToken {
+                token: self.token_for(c.value()),
+                cookie: None,
+            };
         }
-        let value = pfid_store::secret::new_token("").unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string());
+        let value = pfid_store::secret::new_token("")
+            .unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string());
         let token = self.token_for(&value);
         let cookie = Cookie::build(COOKIE, value)
             .path("/")
@@ -61,7 +68,10 @@ impl Csrf {
             .secure(self.secure)
             .same_site(SameSite::Lax)
             .finish();
-        FormToken { token, cookie: Some(cookie) }
+        FormToken {
+            token,
+            cookie: Some(cookie),
+        }
     }
 
     /// Checks a submitted token against this browser's cookie, in constant time.
@@ -69,7 +79,9 @@ impl Csrf {
         let (Some(cookie), Some(submitted)) = (req.cookie(COOKIE), submitted) else {
             return false;
         };
-        let Ok(sig) = URL_SAFE_NO_PAD.decode(submitted) else { return false };
+        let Ok(sig) = URL_SAFE_NO_PAD.decode(submitted) else {
+            return false;
+        };
         hmac::verify(&self.key, cookie.value().as_bytes(), &sig).is_ok()
     }
 }

@@ -29,7 +29,12 @@ impl OAuthError {
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        OAuthError { code, description: description.into(), status, basic_challenge: false }
+        OAuthError {
+            code,
+            description: description.into(),
+            status,
+            basic_challenge: false,
+        }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         OAuthError::new("invalid_request", d)
@@ -80,7 +85,10 @@ impl ResponseError for OAuthError {
         resp.insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"));
         if self.status == StatusCode::UNAUTHORIZED && self.basic_challenge {
-            resp.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"pfid\", charset=\"UTF-8\""));
+            resp.insert_header((
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"pfid\", charset=\"UTF-8\"",
+            ));
         }
         resp.json(json!({"error": self.code, "error_description": self.description}))
     }
@@ -123,13 +131,19 @@ impl ResponseError for BearerError {
         let challenge = match self {
             BearerError::Missing => "Bearer realm=\"pfid\"".to_owned(),
             BearerError::InvalidRequest(d) => {
-                format!("Bearer realm=\"pfid\", error=\"invalid_request\", error_description=\"{}\"", quote_safe(d))
+                format!(
+                    "Bearer realm=\"pfid\", error=\"invalid_request\", error_description=\"{}\"",
+                    quote_safe(d)
+                )
             }
             BearerError::InvalidToken => "Bearer realm=\"pfid\", error=\"invalid_token\", \
                  error_description=\"The access token is invalid, expired or revoked\""
                 .to_owned(),
             BearerError::InsufficientScope(scope) => {
-                format!("Bearer realm=\"pfid\", error=\"insufficient_scope\", scope=\"{}\"", quote_safe(scope))
+                format!(
+                    "Bearer realm=\"pfid\", error=\"insufficient_scope\", scope=\"{}\"",
+                    quote_safe(scope)
+                )
             }
             BearerError::Internal => String::new(),
         };
@@ -142,7 +156,9 @@ impl ResponseError for BearerError {
         }
         match self {
             BearerError::Missing => resp.finish(),
-            BearerError::InvalidRequest(d) => resp.json(json!({"error": "invalid_request", "error_description": d})),
+            BearerError::InvalidRequest(d) => {
+                resp.json(json!({"error": "invalid_request", "error_description": d}))
+            }
             BearerError::InvalidToken => resp.json(json!({"error": "invalid_token"})),
             BearerError::InsufficientScope(_) => resp.json(json!({"error": "insufficient_scope"})),
             BearerError::Internal => resp.json(json!({"error": "server_error"})),
@@ -151,7 +167,9 @@ impl ResponseError for BearerError {
 }
 
 fn quote_safe(s: &str) -> String {
-    s.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+    s.chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect()
 }
 
 /// An error shown to a person as a page.
@@ -164,7 +182,11 @@ pub struct PageError {
 
 impl PageError {
     pub fn bad_request(title: impl Into<String>, message: impl Into<String>) -> Self {
-        PageError { status: StatusCode::BAD_REQUEST, title: title.into(), message: message.into() }
+        PageError {
+            status: StatusCode::BAD_REQUEST,
+            title: title.into(),
+            message: message.into(),
+        }
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         PageError {
@@ -178,11 +200,16 @@ impl PageError {
         PageError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             title: "Something went wrong".into(),
-            message: "We could not complete your request. Please try again in a few minutes.".into(),
+            message: "We could not complete your request. Please try again in a few minutes."
+                .into(),
         }
     }
     pub fn too_many(message: impl Into<String>) -> Self {
-        PageError { status: StatusCode::TOO_MANY_REQUESTS, title: "Too many attempts".into(), message: message.into() }
+        PageError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Too many attempts".into(),
+            message: message.into(),
+        }
     }
 }
 

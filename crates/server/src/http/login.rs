@@ -19,7 +19,8 @@ use crate::http::{client_ip, session, user_agent};
 use crate::metrics::Event;
 
 pub const INCORRECT: &str = "Incorrect email or password";
-pub const THROTTLED: &str = "Too many failed attempts. Please wait 15 minutes and try again, or reset your password.";
+pub const THROTTLED: &str =
+    "Too many failed attempts. Please wait 15 minutes and try again, or reset your password.";
 pub const NEEDS_NEW_ACCOUNT: &str =
     "Please ask your healthcare provider to create a new Patient Fusion account for you";
 const EXPIRED_FORM: &str = "This page expired. Please try again.";
@@ -69,7 +70,15 @@ pub async fn get(
     if return_to == "/account" && session::current(&state, &req).await?.is_some() {
         return Ok(pages::see_other("/account", Vec::new()));
     }
-    Ok(form(&state, &req, StatusCode::OK, &return_to, "", None, None))
+    Ok(form(
+        &state,
+        &req,
+        StatusCode::OK,
+        &return_to,
+        "",
+        None,
+        None,
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -99,7 +108,15 @@ pub async fn post(
     let login = f.username.unwrap_or_default();
     let password = f.password.unwrap_or_default();
     if !state.csrf.verify(&req, f.csrf_token.as_deref()) {
-        return Ok(form(&state, &req, StatusCode::BAD_REQUEST, &return_to, &login, Some(EXPIRED_FORM), None));
+        return Ok(form(
+            &state,
+            &req,
+            StatusCode::BAD_REQUEST,
+            &return_to,
+            &login,
+            Some(EXPIRED_FORM),
+            None,
+        ));
     }
     let now = state.now();
     let throttle = &state.settings.throttle;
@@ -116,7 +133,15 @@ pub async fn post(
         || by_ip.is_some_and(|s| s.hits >= throttle.login_failures_per_address)
     {
         state.metrics.count(Event::LoginThrottled);
-        return Ok(form(&state, &req, StatusCode::TOO_MANY_REQUESTS, &return_to, &login, Some(THROTTLED), None));
+        return Ok(form(
+            &state,
+            &req,
+            StatusCode::TOO_MANY_REQUESTS,
+            &return_to,
+            &login,
+            Some(THROTTLED),
+            None,
+        ));
     }
 
     let account = if login.trim().is_empty() || password.is_empty() {
@@ -128,20 +153,43 @@ pub async fn post(
     match outcome {
         Outcome::SignedIn(account) => {
             state.store.rate_clear(&name_bucket).await?;
-            let info = ClientInfo { ip: ip.clone(), user_agent: user_agent(&req) };
+            let info = ClientInfo {
+                ip: ip.clone(),
+                user_agent: user_agent(&req),
+            };
             let lifetime = state.settings.lifetimes.session.0;
             // A new session id at every login (no fixation); the old one ends.
             if let Some(old) = session::current(&state, &req).await? {
                 state.store.end_session(&old.id, now).await?;
             }
-            let (_, cookie) = state.store.create_session(&account.id, &["pwd"], info, now, lifetime).await?;
-            state.store.record_event(AuditEvent::new("login").account(&account.id).ip(ip.as_deref()), now).await?;
+            let (_, cookie) = state
+                .store
+                .create_session(&account.id, &["pwd"], info, now, lifetime)
+                .await?;
+            state
+                .store
+                .record_event(
+                    AuditEvent::new("login")
+                        .account(&account.id)
+                        .ip(ip.as_deref()),
+                    now,
+                )
+                .await?;
             state.metrics.count(Event::LoginSucceeded);
-            Ok(pages::see_other(&return_to, vec![session::cookie(&state, cookie)]))
+            Ok(pages::see_other(
+                &return_to,
+                vec![session::cookie(&state, cookie)],
+            ))
         }
-        Outcome::NeedsNewAccount => {
-            Ok(form(&state, &req, StatusCode::OK, &return_to, &login, Some(NEEDS_NEW_ACCOUNT), None))
-        }
+        Outcome::NeedsNewAccount => Ok(form(
+            &state,
+            &req,
+            StatusCode::OK,
+            &return_to,
+            &login,
+            Some(NEEDS_NEW_ACCOUNT),
+            None,
+        )),
         Outcome::Refused => {
             state.store.rate_hit(&name_bucket, now, window).await?;
             if let Some(b) = &ip_bucket {
@@ -149,17 +197,34 @@ pub async fn post(
             }
             state
                 .store
-                .record_event(AuditEvent::new("login_failed").ip(ip.as_deref()).detail(serde_json::json!({"login": login.chars().take(64).collect::<String>()})), now)
+                .record_event(
+                    AuditEvent::new("login_failed").ip(ip.as_deref()).detail(
+                        serde_json::json!({"login": login.chars().take(64).collect::<String>()}),
+                    ),
+                    now,
+                )
                 .await?;
             state.metrics.count(Event::LoginFailed);
-            Ok(form(&state, &req, StatusCode::OK, &return_to, &login, Some(INCORRECT), None))
+            Ok(form(
+                &state,
+                &req,
+                StatusCode::OK,
+                &return_to,
+                &login,
+                Some(INCORRECT),
+                None,
+            ))
         }
     }
 }
 
 /// Verifies the password for whatever the login named, spending one verification even
 /// when it named nothing.
-async fn authenticate(state: &AppState, account: Option<Account>, password: String) -> Result<Outcome, PageError> {
+async fn authenticate(
+    state: &AppState,
+    account: Option<Account>,
+    password: String,
+) -> Result<Outcome, PageError> {
     let hasher = state.passwords.clone();
     let cutover = state.settings.migration.cutover;
     let now = state.now();
@@ -168,7 +233,10 @@ async fn authenticate(state: &AppState, account: Option<Account>, password: Stri
             hasher.verify_nothing(&password);
             return Outcome::Refused;
         };
-        let stored = account.password_hash.as_deref().or(account.legacy_password_hash.as_deref());
+        let stored = account
+            .password_hash
+            .as_deref()
+            .or(account.legacy_password_hash.as_deref());
         let Some(stored) = stored else {
             hasher.verify_nothing(&password);
             return Outcome::Refused;
@@ -179,7 +247,9 @@ async fn authenticate(state: &AppState, account: Option<Account>, password: Stri
         match account.status {
             AccountStatus::Active => Outcome::SignedIn(account),
             // Before the cut-over a legacy login still works with its old password.
-            AccountStatus::MustReset if cutover.is_none_or(|c| now < c) => Outcome::SignedIn(account),
+            AccountStatus::MustReset if cutover.is_none_or(|c| now < c) => {
+                Outcome::SignedIn(account)
+            }
             AccountStatus::MustReset | AccountStatus::Deactivated => Outcome::Refused,
             AccountStatus::NeedsNewAccount => Outcome::NeedsNewAccount,
         }
@@ -205,7 +275,13 @@ pub async fn logout(
     }
     if let Some(s) = session::current(&state, &req).await? {
         state.store.end_session(&s.id, state.now()).await?;
-        state.store.record_event(AuditEvent::new("logout").account(&s.account_id), state.now()).await?;
+        state
+            .store
+            .record_event(
+                AuditEvent::new("logout").account(&s.account_id),
+                state.now(),
+            )
+            .await?;
     }
     let page = pages::MessagePage {
         product: state.product(),
@@ -213,5 +289,9 @@ pub async fn logout(
         paragraphs: vec!["You are no longer signed in on this browser.".into()],
         link: Some(("/login".into(), "Log in again".into())),
     };
-    Ok(pages::html(StatusCode::OK, &page, vec![session::removal(&state)]))
+    Ok(pages::html(
+        StatusCode::OK,
+        &page,
+        vec![session::removal(&state)],
+    ))
 }

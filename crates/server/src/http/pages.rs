@@ -81,13 +81,21 @@ const FALLBACK_PRODUCT: &str = "Patient Fusion";
 
 /// Renders the generic error page (used by `PageError`).
 pub fn render_error_page(title: &str, message: &str) -> String {
-    ErrorPage { product: FALLBACK_PRODUCT, title, message }
-        .render()
-        .unwrap_or_else(|_| format!("<!doctype html><title>{0}</title><h1>{0}</h1>", "Error"))
+    ErrorPage {
+        product: FALLBACK_PRODUCT,
+        title,
+        message,
+    }
+    .render()
+    .unwrap_or_else(|_| format!("<!doctype html><title>{0}</title><h1>{0}</h1>", "Error"))
 }
 
 /// An HTML response that is never cached, with cookies to set.
-pub fn html<T: Template>(status: StatusCode, page: &T, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+pub fn html<T: Template>(
+    status: StatusCode,
+    page: &T,
+    cookies: Vec<Cookie<'static>>,
+) -> HttpResponse {
     match page.render() {
         Ok(body) => {
             let mut resp = HttpResponse::build(status);
@@ -105,7 +113,8 @@ pub fn html<T: Template>(status: StatusCode, page: &T, cookies: Vec<Cookie<'stat
 /// A 303 See Other, the redirect that turns a POST into a GET.
 pub fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
     let mut resp = HttpResponse::SeeOther();
-    resp.insert_header((header::LOCATION, location)).insert_header((header::CACHE_CONTROL, "no-store"));
+    resp.insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
     for c in cookies {
         resp.cookie(c);
     }

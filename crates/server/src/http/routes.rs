@@ -9,7 +9,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/static/pfid.css", web::get().to(health::stylesheet))
-        .route("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(discovery::openid_configuration),
+        )
         .route("/jwks", web::get().to(discovery::jwks))
         .route("/authorize", web::get().to(authorize::get))
         .route("/authorize", web::post().to(authorize::post))

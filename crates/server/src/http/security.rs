@@ -26,30 +26,52 @@ pub fn headers(hsts: bool) -> DefaultHeaders {
         .add(("Referrer-Policy", "no-referrer"))
         .add(("Content-Security-Policy", CSP))
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
-        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=()"));
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ));
     if hsts {
-        h = h.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"));
+        h = h.add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ));
     }
     h
 }
 
 /// Counts each request by route pattern and status, with its latency.
-pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().as_str().to_owned();
     let res = next.call(req).await?;
     if let Some(state) = state {
-        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
         let seconds = started.elapsed().as_secs_f64();
-        state.metrics.observe(&method, &route, res.status().as_u16(), seconds);
+        state
+            .metrics
+            .observe(&method, &route, res.status().as_u16(), seconds);
         // Inside the request's span, so the line carries its request id.
-        tracing::info!(status = res.status().as_u16(), ms = seconds * 1000.0, "request finished");
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = seconds * 1000.0,
+            "request finished"
+        );
     }
     Ok(res)
 }
 
 pub async fn not_found() -> HttpResponse {
-    PageError { status: StatusCode::NOT_FOUND, title: "Page not found".into(), message: "There is nothing at this address.".into() }
-        .error_response()
+    PageError {
+        status: StatusCode::NOT_FOUND,
+        title: "Page not found".into(),
+        message: "There is nothing at this address.".into(),
+    }
+    .error_response()
 }

@@ -13,10 +13,16 @@ pub const COOKIE: &str = "pfid_session";
 /// The live session this browser holds, if any. Notes activity at most once a minute,
 /// so the idle timeout slides without a write on every page.
 pub async fn current(state: &AppState, req: &HttpRequest) -> Result<Option<Session>, StoreError> {
-    let Some(cookie) = req.cookie(COOKIE) else { return Ok(None) };
+    let Some(cookie) = req.cookie(COOKIE) else {
+        return Ok(None);
+    };
     let now = state.now();
     let idle = state.settings.lifetimes.session_idle.0;
-    let Some(session) = state.store.session_by_cookie(cookie.value(), now, Some(idle)).await? else {
+    let Some(session) = state
+        .store
+        .session_by_cookie(cookie.value(), now, Some(idle))
+        .await?
+    else {
         return Ok(None);
     };
     if now - session.last_seen_at > chrono::Duration::seconds(60) {

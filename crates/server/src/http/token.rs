@@ -26,39 +26,64 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError>
         .unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
     let params = Params::parse(body);
     if let Some(dup) = params.duplicated() {
-        return Err(OAuthError::invalid_request(format!("parameter {dup} was sent more than once")));
+        return Err(OAuthError::invalid_request(format!(
+            "parameter {dup} was sent more than once"
+        )));
     }
     Ok(params)
 }
 
 /// Authenticates the client of a token-endpoint-style request.
-pub async fn authenticate_client(state: &AppState, req: &HttpRequest, params: &Params) -> Result<(Client, Presented), OAuthError> {
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+pub async fn authenticate_client(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<(Client, Presented), OAuthError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let presented = client_auth::presented(authorization, params)?;
     let basic = presented.used_basic();
     let Some(client_id) = presented.client_id() else {
         return Err(OAuthError::invalid_client("client_id is required").with_basic_challenge(basic));
     };
-    let Some((client, digests)) = state.store.client_with_secrets(client_id, state.now()).await? else {
-        return Err(OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic));
+    let Some((client, digests)) = state
+        .store
+        .client_with_secrets(client_id, state.now())
+        .await?
+    else {
+        return Err(
+            OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic)
+        );
     };
     client_auth::check_secret_or_public(&presented, &client, &digests)?;
     Ok((client, presented))
 }
 
 /// POST /token
-pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
     let params = form_params(&req, &body)?;
     let (client, _) = authenticate_client(&state, &req, &params).await?;
-    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let response = match grant_type {
         "authorization_code" => authorization_code(&state, &client, &params).await?,
         other => {
-            return Err(OAuthError::unsupported_grant_type(format!("grant_type {other} is not supported")));
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant_type {other} is not supported"
+            )));
         }
     };
     state.metrics.count(Event::TokensIssued);
@@ -74,47 +99,78 @@ pub fn token_response(body: Value) -> HttpResponse {
 
 pub fn lifetimes(state: &AppState) -> TokenLifetimes {
     let l = &state.settings.lifetimes;
-    TokenLifetimes { access: l.access_token.0, refresh_idle: l.refresh_token_idle.0, refresh_absolute: l.refresh_token.0 }
+    TokenLifetimes {
+        access: l.access_token.0,
+        refresh_idle: l.refresh_token_idle.0,
+        refresh_absolute: l.refresh_token.0,
+    }
 }
 
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and RFC 9700 §2.1.1's downgrade check.
-async fn authorization_code(state: &AppState, client: &Client, params: &Params) -> Result<Value, OAuthError> {
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Value, OAuthError> {
     if !client.allows_grant("authorization_code") {
-        return Err(OAuthError::unauthorized_client("this client may not use the authorization_code grant"));
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the authorization_code grant",
+        ));
     }
-    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let now = state.now();
     let Some(stored) = state.store.find_code(code).await? else {
-        return Err(OAuthError::invalid_grant("the authorization code is invalid"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code is invalid",
+        ));
     };
     if stored.used_at.is_some() {
         // A replay: refuse, and revoke what the first use issued.
-        state.store.exchange_code(&stored.code_hash, false, now, lifetimes(state)).await?;
+        state
+            .store
+            .exchange_code(&stored.code_hash, false, now, lifetimes(state))
+            .await?;
         state.metrics.count(Event::CodeReused);
         tracing::warn!(client_id = %client.id, "authorization code reused; tokens issued from it revoked");
-        return Err(OAuthError::invalid_grant("the authorization code was already used"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was already used",
+        ));
     }
     let g = &stored.grant;
     if stored.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
     }
     if g.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     match params.get("redirect_uri") {
         Some(uri) if uri == g.redirect_uri => {}
-        Some(_) => return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")),
+        Some(_) => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ))
+        }
         None => return Err(OAuthError::invalid_request("redirect_uri is required")),
     }
     match (&g.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
             if !pkce::verify(verifier, challenge) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
         (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant("code_verifier sent but the authorization request had no code_challenge"))
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent but the authorization request had no code_challenge",
+            ))
         }
         (None, None) => {}
     }
@@ -122,10 +178,19 @@ async fn authorization_code(state: &AppState, client: &Client, params: &Params) 
     let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
         return Err(OAuthError::invalid_grant("the account is no longer active"));
     };
-    let with_refresh = g.scopes.iter().any(|s| s == "offline_access") && client.allows_grant("refresh_token");
-    let issued = match state.store.exchange_code(&stored.code_hash, with_refresh, now, lifetimes(state)).await? {
+    let with_refresh =
+        g.scopes.iter().any(|s| s == "offline_access") && client.allows_grant("refresh_token");
+    let issued = match state
+        .store
+        .exchange_code(&stored.code_hash, with_refresh, now, lifetimes(state))
+        .await?
+    {
         CodeExchange::Issued(t) => t,
-        CodeExchange::AlreadyUsed => return Err(OAuthError::invalid_grant("the authorization code was already used")),
+        CodeExchange::AlreadyUsed => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used",
+            ))
+        }
     };
     let mut body = token_body(&issued, &g.scopes, now);
     if g.scopes.iter().any(|s| s == "openid") {
@@ -151,11 +216,18 @@ async fn authorization_code(state: &AppState, client: &Client, params: &Params) 
 }
 
 /// The common fields of a successful token response (RFC 6749 §5.1).
-pub fn token_body(issued: &IssuedTokens, scopes: &[String], now: chrono::DateTime<chrono::Utc>) -> Map<String, Value> {
+pub fn token_body(
+    issued: &IssuedTokens,
+    scopes: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("access_token".into(), json!(issued.access_token));
     body.insert("token_type".into(), json!("Bearer"));
-    body.insert("expires_in".into(), json!((issued.access_expires_at - now).num_seconds()));
+    body.insert(
+        "expires_in".into(),
+        json!((issued.access_expires_at - now).num_seconds()),
+    );
     body.insert("scope".into(), json!(scopes.join(" ")));
     if let Some(rt) = &issued.refresh_token {
         body.insert("refresh_token".into(), json!(rt));
@@ -164,12 +236,15 @@ pub fn token_body(issued: &IssuedTokens, scopes: &[String], now: chrono::DateTim
 }
 
 /// Signs an ID token with the algorithm the client registered.
-pub fn sign_id_token(state: &AppState, client: &Client, claims: IdTokenClaims<'_>) -> Result<String, OAuthError> {
+pub fn sign_id_token(
+    state: &AppState,
+    client: &Client,
+    claims: IdTokenClaims<'_>,
+) -> Result<String, OAuthError> {
     let alg = SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::Es256);
-    let key = state
-        .keys
-        .current()
-        .signer(alg)
-        .ok_or_else(|| OAuthError::server_error(format!("no signing key for {}", alg.as_str())))?;
+    let key =
+        state.keys.current().signer(alg).ok_or_else(|| {
+            OAuthError::server_error(format!("no signing key for {}", alg.as_str()))
+        })?;
     claims.sign(&key).map_err(OAuthError::server_error)
 }

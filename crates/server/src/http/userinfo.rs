@@ -12,9 +12,19 @@ use crate::oauth::claims;
 /// The bearer token from the Authorization header or, for a form POST, the body
 /// (RFC 6750 §2.1, §2.2). Sending it both ways is an error (§2).
 fn bearer_token(req: &HttpRequest, body: Option<&[u8]>) -> Result<String, BearerError> {
-    let from_header = match req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        Some(h) if h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ") => Some(h[7..].trim().to_owned()),
-        Some(_) => return Err(BearerError::InvalidRequest("the Authorization header must use the Bearer scheme".into())),
+    let from_header = match req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(h) if h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ") => {
+            Some(h[7..].trim().to_owned())
+        }
+        Some(_) => {
+            return Err(BearerError::InvalidRequest(
+                "the Authorization header must use the Bearer scheme".into(),
+            ))
+        }
         None => None,
     };
     let is_form = req
@@ -27,18 +37,27 @@ fn bearer_token(req: &HttpRequest, body: Option<&[u8]>) -> Result<String, Bearer
         _ => None,
     };
     match (from_header, from_body) {
-        (Some(_), Some(_)) => Err(BearerError::InvalidRequest("send the access token one way only".into())),
+        (Some(_), Some(_)) => Err(BearerError::InvalidRequest(
+            "send the access token one way only".into(),
+        )),
         (Some(t), None) | (None, Some(t)) if !t.is_empty() => Ok(t),
         _ => Err(BearerError::Missing),
     }
 }
 
-pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, BearerError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&req, None)?;
     respond(&state, &token).await
 }
 
-pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, BearerError> {
+pub async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&req, Some(&body))?;
     respond(&state, &token).await
 }
@@ -53,7 +72,12 @@ async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, BearerEr
     if !access.scopes.iter().any(|s| s == "openid") {
         return Err(BearerError::InsufficientScope("openid".into()));
     }
-    let Some(account) = state.store.account(account_id).await?.filter(|a| a.status == AccountStatus::Active) else {
+    let Some(account) = state
+        .store
+        .account(account_id)
+        .await?
+        .filter(|a| a.status == AccountStatus::Active)
+    else {
         return Err(BearerError::InvalidToken);
     };
     let own = state.store.own_patient(&account.id).await?;

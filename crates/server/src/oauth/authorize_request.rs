@@ -55,7 +55,10 @@ impl AuthorizeRequest {
 #[derive(Debug, Clone)]
 pub enum AuthorizeError {
     /// Shown to the person: the client or the redirect URI cannot be trusted.
-    Page { title: &'static str, message: String },
+    Page {
+        title: &'static str,
+        message: String,
+    },
     /// Returned to the client (RFC 6749 §4.1.2.1).
     Redirect(RedirectError),
 }
@@ -84,7 +87,10 @@ impl AuthorizeRequest {
 }
 
 fn page(title: &'static str, message: impl Into<String>) -> AuthorizeError {
-    AuthorizeError::Page { title, message: message.into() }
+    AuthorizeError::Page {
+        title,
+        message: message.into(),
+    }
 }
 
 /// Limits that keep a request (and the URLs pfid builds from it) reasonable.
@@ -99,18 +105,34 @@ pub struct HintKeys<'a> {
 }
 
 /// Validates `params` for `client` (None when the client_id is unknown).
-pub fn validate(params: &Params, client: Option<Client>, hint_keys: &HintKeys<'_>) -> Result<AuthorizeRequest, AuthorizeError> {
+pub fn validate(
+    params: &Params,
+    client: Option<Client>,
+    hint_keys: &HintKeys<'_>,
+) -> Result<AuthorizeRequest, AuthorizeError> {
     if matches!(params.duplicated(), Some("client_id" | "redirect_uri")) {
-        return Err(page("Invalid request", "The request names its app or its return address more than once."));
+        return Err(page(
+            "Invalid request",
+            "The request names its app or its return address more than once.",
+        ));
     }
     let Some(client_id) = params.get("client_id") else {
-        return Err(page("Invalid request", "The request does not say which app is asking (client_id is missing)."));
+        return Err(page(
+            "Invalid request",
+            "The request does not say which app is asking (client_id is missing).",
+        ));
     };
     let Some(client) = client.filter(|c| c.id == client_id) else {
-        return Err(page("Unknown app", "The app that sent you here is not registered with us."));
+        return Err(page(
+            "Unknown app",
+            "The app that sent you here is not registered with us.",
+        ));
     };
     if client.status != ClientStatus::Approved {
-        return Err(page("App not available", "The app that sent you here cannot sign you in at the moment."));
+        return Err(page(
+            "App not available",
+            "The app that sent you here cannot sign you in at the moment.",
+        ));
     }
     let redirect_uri = match params.get("redirect_uri") {
         Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_owned(),
@@ -146,10 +168,20 @@ pub fn validate(params: &Params, client: Option<Client>, hint_keys: &HintKeys<'_
     match params.get("response_mode") {
         None | Some("query") => {}
         Some("form_post") => err.response_mode = ResponseMode::FormPost,
-        Some(_) => return fail(err, "invalid_request", "response_mode must be query or form_post"),
+        Some(_) => {
+            return fail(
+                err,
+                "invalid_request",
+                "response_mode must be query or form_post",
+            )
+        }
     }
     if let Some(dup) = params.duplicated() {
-        return fail(err, "invalid_request", &format!("parameter {dup} was sent more than once"));
+        return fail(
+            err,
+            "invalid_request",
+            &format!("parameter {dup} was sent more than once"),
+        );
     }
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
         return fail(err, "invalid_request", "state is too long");
@@ -157,46 +189,95 @@ pub fn validate(params: &Params, client: Option<Client>, hint_keys: &HintKeys<'_
     match params.get("response_type") {
         None => return fail(err, "invalid_request", "response_type is required"),
         Some("code") => {}
-        Some(_) => return fail(err, "unsupported_response_type", "only response_type=code is supported"),
+        Some(_) => {
+            return fail(
+                err,
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            )
+        }
     }
     if params.contains("request") {
-        return fail(err, "request_not_supported", "request objects are not supported");
+        return fail(
+            err,
+            "request_not_supported",
+            "request objects are not supported",
+        );
     }
     if params.contains("request_uri") {
-        return fail(err, "request_uri_not_supported", "request_uri is only accepted from pushed authorization requests");
+        return fail(
+            err,
+            "request_uri_not_supported",
+            "request_uri is only accepted from pushed authorization requests",
+        );
     }
     if params.contains("registration") {
-        return fail(err, "registration_not_supported", "the registration parameter is not supported");
+        return fail(
+            err,
+            "registration_not_supported",
+            "the registration parameter is not supported",
+        );
     }
     let Some(requested_scope) = params.get("scope") else {
         return fail(err, "invalid_request", "scope is required");
     };
     if !scope::is_well_formed(requested_scope) {
-        return fail(err, "invalid_scope", "scope contains characters that are not allowed");
+        return fail(
+            err,
+            "invalid_scope",
+            "scope contains characters that are not allowed",
+        );
     }
     let scopes = scope::grantable(requested_scope, |s| client.allows_scope(s));
     if scopes.is_empty() {
-        return fail(err, "invalid_scope", "none of the requested scopes is available to this app");
+        return fail(
+            err,
+            "invalid_scope",
+            "none of the requested scopes is available to this app",
+        );
     }
     // offline_access is meaningful only with consent (OpenID Connect Core §11); pfid
     // asks for consent whenever it is not already granted, so it is kept here and the
     // consent step decides.
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (None, None) => None,
-        (None, Some(_)) => return fail(err, "invalid_request", "code_challenge_method without code_challenge"),
+        (None, Some(_)) => {
+            return fail(
+                err,
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            )
+        }
         (Some(_), None | Some("plain")) => {
-            return fail(err, "invalid_request", "PKCE code_challenge_method must be S256 (plain is not accepted)")
+            return fail(
+                err,
+                "invalid_request",
+                "PKCE code_challenge_method must be S256 (plain is not accepted)",
+            )
         }
         (Some(c), Some("S256")) => {
             if !pkce::is_valid_s256_challenge(c) {
-                return fail(err, "invalid_request", "code_challenge is not a valid S256 challenge");
+                return fail(
+                    err,
+                    "invalid_request",
+                    "code_challenge is not a valid S256 challenge",
+                );
             }
             Some(c.to_owned())
         }
-        (Some(_), Some(_)) => return fail(err, "invalid_request", "code_challenge_method must be S256"),
+        (Some(_), Some(_)) => {
+            return fail(err, "invalid_request", "code_challenge_method must be S256")
+        }
     };
     if client.is_public() && code_challenge.is_none() {
-        return fail(err, "invalid_request", "PKCE (code_challenge with S256) is required for this app");
+        return fail(
+            err,
+            "invalid_request",
+            "PKCE (code_challenge with S256) is required for this app",
+        );
     }
     let nonce = params.get("nonce").map(str::to_owned);
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
@@ -210,26 +291,50 @@ pub fn validate(params: &Params, client: Option<Client>, hint_keys: &HintKeys<'_
                 "login" => prompt.login = true,
                 "consent" => prompt.consent = true,
                 "select_account" => prompt.select_account = true,
-                _ => return fail(err, "invalid_request", &format!("unknown prompt value {value}")),
+                _ => {
+                    return fail(
+                        err,
+                        "invalid_request",
+                        &format!("unknown prompt value {value}"),
+                    )
+                }
             }
         }
         if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
-            return fail(err, "invalid_request", "prompt=none cannot be combined with other values");
+            return fail(
+                err,
+                "invalid_request",
+                "prompt=none cannot be combined with other values",
+            );
         }
     }
     let max_age = match params.get("max_age") {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Some(n),
-            _ => return fail(err, "invalid_request", "max_age must be a non-negative integer"),
+            _ => {
+                return fail(
+                    err,
+                    "invalid_request",
+                    "max_age must be a non-negative integer",
+                )
+            }
         },
     };
-    let login_hint = params.get("login_hint").map(|h| h.chars().take(MAX_LOGIN_HINT).collect());
+    let login_hint = params
+        .get("login_hint")
+        .map(|h| h.chars().take(MAX_LOGIN_HINT).collect());
     let hinted_subject = match params.get("id_token_hint") {
         None => None,
         Some(hint) => match subject_of_hint(hint, &client.id, hint_keys) {
             Some(sub) => Some(sub),
-            None => return fail(err, "invalid_request", "id_token_hint is not an ID token this server issued to this app"),
+            None => {
+                return fail(
+                    err,
+                    "invalid_request",
+                    "id_token_hint is not an ID token this server issued to this app",
+                )
+            }
         },
     };
     Ok(AuthorizeRequest {

@@ -25,7 +25,11 @@ pub const SUPPORTED: [&str; 15] = [
 
 /// The claims the granted scopes allow. The holder's own record supplies name, birth
 /// date, phone and address: the login's contact email supplies `email`.
-pub fn for_scopes(account: &Account, own: Option<&Patient>, scopes: &[String]) -> Map<String, Value> {
+pub fn for_scopes(
+    account: &Account,
+    own: Option<&Patient>,
+    scopes: &[String],
+) -> Map<String, Value> {
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let mut m = Map::new();
     m.insert("sub".into(), json!(account.id));
@@ -35,7 +39,10 @@ pub fn for_scopes(account: &Account, own: Option<&Patient>, scopes: &[String]) -
             m.insert("name".into(), json!(p.full_name()));
             m.insert("given_name".into(), json!(p.first_name));
             m.insert("family_name".into(), json!(p.last_name));
-            m.insert("birthdate".into(), json!(p.birth_date.format("%Y-%m-%d").to_string()));
+            m.insert(
+                "birthdate".into(),
+                json!(p.birth_date.format("%Y-%m-%d").to_string()),
+            );
         }
     }
     if has("email") {
@@ -43,9 +50,14 @@ pub fn for_scopes(account: &Account, own: Option<&Patient>, scopes: &[String]) -
         m.insert("email_verified".into(), json!(account.email_verified));
     }
     if has("phone") {
-        let phone = own.and_then(|p| p.phone.as_deref()).or(account.phone.as_deref());
+        let phone = own
+            .and_then(|p| p.phone.as_deref())
+            .or(account.phone.as_deref());
         if let Some(phone) = phone {
-            m.insert("phone_number".into(), json!(pfid_store::normalize::phone_e164(phone)));
+            m.insert(
+                "phone_number".into(),
+                json!(pfid_store::normalize::phone_e164(phone)),
+            );
             // The number comes from the provider's record, not from a code the patient
             // confirmed, so it is not claimed as verified.
             m.insert("phone_number_verified".into(), json!(false));

@@ -14,18 +14,30 @@ use crate::http::params::Params;
 /// The credentials a request presents, before checking them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presented {
-    Basic { client_id: String, secret: String },
-    Post { client_id: String, secret: String },
-    Assertion { client_id: Option<String>, assertion_type: String, assertion: String },
-    PublicId { client_id: String },
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    Assertion {
+        client_id: Option<String>,
+        assertion_type: String,
+        assertion: String,
+    },
+    PublicId {
+        client_id: String,
+    },
 }
 
 impl Presented {
     pub fn client_id(&self) -> Option<&str> {
         match self {
-            Presented::Basic { client_id, .. } | Presented::Post { client_id, .. } | Presented::PublicId { client_id } => {
-                Some(client_id)
-            }
+            Presented::Basic { client_id, .. }
+            | Presented::Post { client_id, .. }
+            | Presented::PublicId { client_id } => Some(client_id),
             Presented::Assertion { client_id, .. } => client_id.as_deref(),
         }
     }
@@ -42,15 +54,23 @@ pub fn presented(authorization: Option<&str>, params: &Params) -> Result<Present
                 .decode(h[6..].trim())
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true))?;
+                .ok_or_else(|| {
+                    OAuthError::invalid_client("malformed Basic credentials")
+                        .with_basic_challenge(true)
+                })?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+                OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true)
+            })?;
             // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
             let unescape = |s: &str| {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
             };
-            Some((unescape(id).unwrap_or_default(), unescape(secret).unwrap_or_default()))
+            Some((
+                unescape(id).unwrap_or_default(),
+                unescape(secret).unwrap_or_default(),
+            ))
         }
         Some(_) => None,
         None => None,
@@ -58,20 +78,32 @@ pub fn presented(authorization: Option<&str>, params: &Params) -> Result<Present
     let post_secret = params.get("client_secret");
     let assertion = params.get("client_assertion");
     let body_id = params.get("client_id");
-    let ways = usize::from(basic.is_some()) + usize::from(post_secret.is_some()) + usize::from(assertion.is_some());
+    let ways = usize::from(basic.is_some())
+        + usize::from(post_secret.is_some())
+        + usize::from(assertion.is_some());
     if ways > 1 {
-        return Err(OAuthError::invalid_request("use exactly one client authentication method")
-            .with_basic_challenge(basic.is_some()));
+        return Err(
+            OAuthError::invalid_request("use exactly one client authentication method")
+                .with_basic_challenge(basic.is_some()),
+        );
     }
     if let Some((client_id, secret)) = basic {
         if body_id.is_some_and(|b| b != client_id) {
-            return Err(OAuthError::invalid_client("client_id differs from the authenticated client").with_basic_challenge(true));
+            return Err(OAuthError::invalid_client(
+                "client_id differs from the authenticated client",
+            )
+            .with_basic_challenge(true));
         }
         return Ok(Presented::Basic { client_id, secret });
     }
     if let Some(secret) = post_secret {
-        let client_id = body_id.ok_or_else(|| OAuthError::invalid_client("client_id is required with client_secret"))?;
-        return Ok(Presented::Post { client_id: client_id.to_owned(), secret: secret.to_owned() });
+        let client_id = body_id.ok_or_else(|| {
+            OAuthError::invalid_client("client_id is required with client_secret")
+        })?;
+        return Ok(Presented::Post {
+            client_id: client_id.to_owned(),
+            secret: secret.to_owned(),
+        });
     }
     if let Some(assertion) = assertion {
         let assertion_type = params.get("client_assertion_type").unwrap_or("").to_owned();
@@ -82,8 +114,12 @@ pub fn presented(authorization: Option<&str>, params: &Params) -> Result<Present
         });
     }
     match body_id {
-        Some(id) => Ok(Presented::PublicId { client_id: id.to_owned() }),
-        None => Err(OAuthError::invalid_client("client authentication is required")),
+        Some(id) => Ok(Presented::PublicId {
+            client_id: id.to_owned(),
+        }),
+        None => Err(OAuthError::invalid_client(
+            "client authentication is required",
+        )),
     }
 }
 
@@ -111,7 +147,9 @@ pub fn check_secret_or_public(
     if let Some(secret) = secret {
         let digest = secret::digest(secret);
         // Compare against every valid digest without stopping early.
-        let matched = secret_digests.iter().fold(false, |acc, d| acc | secret::equal(d, &digest));
+        let matched = secret_digests
+            .iter()
+            .fold(false, |acc, d| acc | secret::equal(d, &digest));
         if !matched {
             return fail("client authentication failed");
         }
@@ -131,7 +169,13 @@ mod tests {
     fn basic_credentials_are_form_decoded() {
         let h = format!("Basic {}", STANDARD.encode("my%20app:s%3Acret"));
         let p = presented(Some(&h), &params("grant_type=x")).unwrap();
-        assert_eq!(p, Presented::Basic { client_id: "my app".into(), secret: "s:cret".into() });
+        assert_eq!(
+            p,
+            Presented::Basic {
+                client_id: "my app".into(),
+                secret: "s:cret".into()
+            }
+        );
     }
 
     #[test]
@@ -143,6 +187,9 @@ mod tests {
 
     #[test]
     fn no_credentials_is_invalid_client() {
-        assert_eq!(presented(None, &params("grant_type=x")).unwrap_err().code, "invalid_client");
+        assert_eq!(
+            presented(None, &params("grant_type=x")).unwrap_err().code,
+            "invalid_client"
+        );
     }
 }

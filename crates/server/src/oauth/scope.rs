@@ -2,7 +2,14 @@
 //! page.
 
 /// Every scope pfid supports (listed in discovery).
-pub const SUPPORTED: [&str; 6] = ["openid", "profile", "email", "phone", "address", "offline_access"];
+pub const SUPPORTED: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "address",
+    "offline_access",
+];
 
 /// What the patient allows, in plain words.
 pub fn describe(scope: &str) -> Option<&'static str> {
@@ -43,7 +50,9 @@ mod tests {
 
     #[test]
     fn unknown_and_disallowed_scopes_drop_out() {
-        let got = grantable("email openid bogus openid offline_access", |s| s != "offline_access");
+        let got = grantable("email openid bogus openid offline_access", |s| {
+            s != "offline_access"
+        });
         assert_eq!(got, vec!["openid", "email"]);
     }
 

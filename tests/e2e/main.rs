@@ -1,6 +1,8 @@
 //! pfid end to end: the real server on an ephemeral port with a fresh database, on
 //! SQLite and on PostgreSQL, driven over HTTP as apps and patients drive it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod authorize;
 mod browser;
 mod discovery;

@@ -7,6 +7,9 @@
 //! `PFID_TEST_POSTGRES_URL`; without it they are skipped with a note, except under
 //! `CI=true`, where a missing PostgreSQL fails the run.
 
+// Test support: a panic is how a test fails, with the message saying why.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod browser;
 pub mod forms;
 

@@ -483,7 +483,7 @@ fn client_json(c: &pfid_store::clients::Client) -> serde_json::Value {
 
 async fn client(settings: Settings, command: ClientCommand) -> Result<()> {
     match command {
-        ClientCommand::Create(args) => client_create(settings, args).await,
+        ClientCommand::Create(args) => client_create(settings, *args).await,
         ClientCommand::List { status, out } => client_list(settings, status, out.json).await,
         ClientCommand::Approve { id, out } => {
             client_status(settings, &id, ClientStatus::Approved, None, out.json).await

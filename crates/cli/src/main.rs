@@ -76,7 +76,7 @@ pub enum DbCommand {
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Register a client app (approved at once).
-    Create(commands::ClientCreate),
+    Create(Box<commands::ClientCreate>),
     /// List apps, optionally in one review state.
     List {
         #[arg(long, value_parser = ["review", "approved", "rejected", "suspended"])]

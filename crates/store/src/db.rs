@@ -190,37 +190,35 @@ impl Pools {
             }
         }
         let manager = Manager { url: url.clone() };
+        // Connect once up front: a wrong URL or a database that is down fails here with
+        // the driver's own words, instead of a pool timeout after retries.
+        let first = manager
+            .open()
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")))?;
         let build = |max: u32| {
             Pool::builder()
                 .max_size(max.max(1))
                 .min_idle(Some(0))
                 .connection_timeout(timeout)
                 .test_on_check_out(false)
-                .build(manager.clone())
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
+                // Failures surface as errors to whoever asked for a connection.
+                .error_handler(Box::new(r2d2::NopErrorHandler))
+                .build_unchecked(manager.clone())
         };
         match url.backend() {
+            // `first` switched the file to WAL before any reader opened, so readers
+            // never race on the journal mode.
             Backend::Sqlite => {
-                let write = build(1)?;
-                // The first connection switches the file to WAL; do it on the writer
-                // before readers open, so they never race on the journal mode.
-                drop(
-                    write
-                        .get()
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-                );
+                drop(first);
                 Ok(Pools {
-                    read: build(size)?,
-                    write,
+                    read: build(size),
+                    write: build(1),
                     backend: Backend::Sqlite,
                 })
             }
             Backend::Postgres => {
-                let pool = build(size)?;
-                drop(
-                    pool.get()
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-                );
+                drop(first);
+                let pool = build(size);
                 Ok(Pools {
                     read: pool.clone(),
                     write: pool,

@@ -170,7 +170,7 @@ impl Store {
                 .into_iter()
                 .map(|(g, c)| Ok((Grant::from(g), Client::try_from(c)?)))
                 .collect::<StoreResult<Vec<_>>>()?;
-            out.sort_by(|a, b| b.0.last_used_at.cmp(&a.0.last_used_at));
+            out.sort_by_key(|(g, _)| std::cmp::Reverse(g.last_used_at));
             Ok(out)
         })
         .await

@@ -76,14 +76,19 @@ pub enum CodeExchange {
     AlreadyUsed,
 }
 
+/// Who and what an access token is for.
+pub(crate) struct AccessFor<'a> {
+    pub client_id: &'a str,
+    pub account_id: Option<&'a str>,
+    pub family_id: Option<&'a str>,
+    pub code_hash: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub scopes: &'a str,
+    pub auth_time: Option<NaiveDateTime>,
+}
+
 pub(crate) fn new_access_row(
-    client_id: &str,
-    account_id: Option<&str>,
-    family_id: Option<&str>,
-    code_hash: Option<&str>,
-    session_id: Option<&str>,
-    scopes: &str,
-    auth_time: Option<NaiveDateTime>,
+    f: AccessFor<'_>,
     now: DateTime<Utc>,
     lifetime: Duration,
 ) -> StoreResult<(AccessRow, String)> {
@@ -91,13 +96,13 @@ pub(crate) fn new_access_row(
     Ok((
         AccessRow {
             token_hash: secret::digest(&token),
-            client_id: client_id.to_owned(),
-            account_id: account_id.map(str::to_owned),
-            family_id: family_id.map(str::to_owned),
-            code_hash: code_hash.map(str::to_owned),
-            session_id: session_id.map(str::to_owned),
-            scopes: scopes.to_owned(),
-            auth_time,
+            client_id: f.client_id.to_owned(),
+            account_id: f.account_id.map(str::to_owned),
+            family_id: f.family_id.map(str::to_owned),
+            code_hash: f.code_hash.map(str::to_owned),
+            session_id: f.session_id.map(str::to_owned),
+            scopes: f.scopes.to_owned(),
+            auth_time: f.auth_time,
             created_at: time::to_db(now),
             expires_at: time::to_db(now + lifetime),
             revoked_at: None,
@@ -205,13 +210,15 @@ impl Store {
                 refresh_token = Some(token);
             }
             let (access, access_token) = new_access_row(
-                &code.client_id,
-                Some(&code.account_id),
-                family_id.as_deref(),
-                Some(&code_hash),
-                code.session_id.as_deref(),
-                &code.scopes,
-                Some(code.auth_time),
+                AccessFor {
+                    client_id: &code.client_id,
+                    account_id: Some(&code.account_id),
+                    family_id: family_id.as_deref(),
+                    code_hash: Some(&code_hash),
+                    session_id: code.session_id.as_deref(),
+                    scopes: &code.scopes,
+                    auth_time: Some(code.auth_time),
+                },
                 now,
                 lifetimes.access,
             )?;
@@ -277,17 +284,17 @@ impl Store {
         now: DateTime<Utc>,
         lifetime: Duration,
     ) -> StoreResult<IssuedTokens> {
-        let (row, token) = new_access_row(
+        let scopes = scopes.join(" ");
+        let access = AccessFor {
             client_id,
-            None,
-            None,
-            None,
-            None,
-            &scopes.join(" "),
-            None,
-            now,
-            lifetime,
-        )?;
+            account_id: None,
+            family_id: None,
+            code_hash: None,
+            session_id: None,
+            scopes: &scopes,
+            auth_time: None,
+        };
+        let (row, token) = new_access_row(access, now, lifetime)?;
         self.write(move |conn| {
             diesel::insert_into(access_tokens::table)
                 .values(&row)

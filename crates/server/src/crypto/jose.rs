@@ -364,7 +364,9 @@ mod tests {
         let parsed = UnverifiedJws::parse(&jws).unwrap();
         assert_eq!(parsed.kid(), Some(key.kid.as_str()));
         assert_eq!(
-            parsed.verify(&[key.public_jwk.clone()]).unwrap()["sub"],
+            parsed
+                .verify(std::slice::from_ref(&key.public_jwk))
+                .unwrap()["sub"],
             "x"
         );
     }
@@ -375,7 +377,7 @@ mod tests {
         let jws = key.sign("JWT", &json!({"sub": "y"})).unwrap();
         let parsed = UnverifiedJws::parse(&jws).unwrap();
         assert_eq!(parsed.alg(), "RS256");
-        assert!(parsed.verify(&[key.public_jwk.clone()]).is_ok());
+        assert!(parsed.verify(std::slice::from_ref(&key.public_jwk)).is_ok());
     }
 
     #[test]
@@ -388,12 +390,12 @@ mod tests {
         let tampered = parts.join(".");
         assert!(UnverifiedJws::parse(&tampered)
             .unwrap()
-            .verify(&[key.public_jwk.clone()])
+            .verify(std::slice::from_ref(&key.public_jwk))
             .is_err());
         let none = format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(br#"{"sub":"x"}"#));
         assert!(UnverifiedJws::parse(&none)
             .unwrap()
-            .verify(&[key.public_jwk.clone()])
+            .verify(std::slice::from_ref(&key.public_jwk))
             .is_err());
     }
 

@@ -360,7 +360,7 @@ fn respond(redirect_uri: &str, mode: ResponseMode, fields: Vec<(&str, String)>) 
 }
 
 /// sha256 of `document.getElementById("response").submit();`, the form_post script.
-pub const FORM_POST_SCRIPT_HASH: &str = "sha256-kE9yLVyLyz+D6JSyaR1fCLnKlVPJ+iwzIZH0eRV6zmM=";
+pub const FORM_POST_SCRIPT_HASH: &str = "sha256-mQ2oGECEQvP+Nu+by0UKX2wmZ+b33NETq1RQ2wOEDw0=";
 
 impl PageError {
     fn into_response(self) -> HttpResponse {

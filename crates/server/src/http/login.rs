@@ -91,7 +91,7 @@ pub struct LoginForm {
 
 /// What a login attempt comes to.
 enum Outcome {
-    SignedIn(Account),
+    SignedIn(Box<Account>),
     Refused,
     /// A legacy login whose email another account shares (seed 003).
     NeedsNewAccount,
@@ -245,10 +245,10 @@ async fn authenticate(
             return Outcome::Refused;
         }
         match account.status {
-            AccountStatus::Active => Outcome::SignedIn(account),
+            AccountStatus::Active => Outcome::SignedIn(Box::new(account)),
             // Before the cut-over a legacy login still works with its old password.
             AccountStatus::MustReset if cutover.is_none_or(|c| now < c) => {
-                Outcome::SignedIn(account)
+                Outcome::SignedIn(Box::new(account))
             }
             AccountStatus::MustReset | AccountStatus::Deactivated => Outcome::Refused,
             AccountStatus::NeedsNewAccount => Outcome::NeedsNewAccount,

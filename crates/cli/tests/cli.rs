@@ -1,0 +1,480 @@
+//! The `pfid` command line end to end: the real binary against a fresh database, on
+//! SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use pfid_tests::{config_path, Backend, TestDb};
+use serde_json::Value;
+
+struct Pfid {
+    db: TestDb,
+}
+
+impl Pfid {
+    fn new(backend: Backend) -> Option<Pfid> {
+        Some(Pfid {
+            db: TestDb::new(backend)?,
+        })
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pfid"));
+        cmd.arg("--config")
+            .arg(config_path("test.toml"))
+            .env("PFID__DATABASE__URL", &self.db.url)
+            .env("PFID__SERVER__DATA_DIR", self.db.dir.path().join("data"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run pfid")
+    }
+
+    /// Runs a command that must succeed and print one JSON object.
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "pfid {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            stdout.trim().lines().count(),
+            1,
+            "one JSON line on stdout: {stdout}"
+        );
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    }
+
+    /// Runs a command that must fail with one line on stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "pfid {args:?} should have failed");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!stderr.trim().is_empty());
+        stderr
+    }
+}
+
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    if let Some(p) = super::Pfid::new(pfid_tests::Backend::Sqlite) { super::$name(p) }
+                }
+                #[test]
+                fn postgres() {
+                    if let Some(p) = super::Pfid::new(pfid_tests::Backend::Postgres) { super::$name(p) }
+                }
+            }
+        )+
+    };
+}
+
+both!(
+    db_migrate_reports_what_it_applied,
+    account_create_refuses_a_username_differing_only_in_case,
+    account_create_refuses_a_weak_password_and_writes_nothing,
+    patient_create_prints_its_id_and_refuses_a_duplicate_external_id,
+    patient_create_refuses_a_bad_birth_date,
+    client_create_prints_credentials_once,
+    client_review_commands_change_status,
+    keys_rotate_prints_the_new_kids,
+);
+
+fn db_migrate_reports_what_it_applied(p: Pfid) {
+    let first = p.json(&["db", "migrate", "--json"]);
+    assert!(first["applied"].as_u64().unwrap() > 0);
+    assert_eq!(
+        p.json(&["db", "migrate", "--json"]),
+        serde_json::json!({"applied": 0})
+    );
+}
+
+fn account_create_refuses_a_username_differing_only_in_case(p: Pfid) {
+    let a = p.json(&[
+        "account",
+        "create",
+        "--username",
+        "JaneDoe",
+        "--email",
+        "jane@example.com",
+        "--password",
+        "Correct-Horse-42",
+        "--json",
+    ]);
+    assert!(a["account_id"].as_str().is_some_and(|s| !s.is_empty()));
+    let err = p.fails(&[
+        "account",
+        "create",
+        "--username",
+        "janedoe",
+        "--email",
+        "other@example.com",
+        "--password",
+        "Correct-Horse-42",
+        "--json",
+    ]);
+    assert!(err.contains("username is already taken"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1);
+    let err = p.fails(&[
+        "account",
+        "create",
+        "--username",
+        "someone",
+        "--email",
+        " JANE@example.com",
+        "--password",
+        "Correct-Horse-42",
+    ]);
+    assert!(err.contains("email"), "{err}");
+}
+
+fn account_create_refuses_a_weak_password_and_writes_nothing(p: Pfid) {
+    let err = p.fails(&[
+        "account",
+        "create",
+        "--username",
+        "jane",
+        "--email",
+        "jane@example.com",
+        "--password",
+        "password",
+    ]);
+    assert!(err.contains("upper-case"), "{err}");
+    // Nothing was written: the same username is free.
+    p.json(&[
+        "account",
+        "create",
+        "--username",
+        "jane",
+        "--email",
+        "jane@example.com",
+        "--password",
+        "Correct-Horse-42",
+        "--json",
+    ]);
+    let err = p.fails(&[
+        "account",
+        "create",
+        "--username",
+        "x y",
+        "--email",
+        "a@example.com",
+        "--password",
+        "Correct-Horse-42",
+    ]);
+    assert!(err.contains("--username"), "{err}");
+    let err = p.fails(&[
+        "account",
+        "create",
+        "--username",
+        "ok",
+        "--email",
+        "not-an-email",
+        "--password",
+        "Correct-Horse-42",
+    ]);
+    assert!(
+        err.contains("--email") || err.contains("--username"),
+        "{err}"
+    );
+}
+
+fn patient_create_prints_its_id_and_refuses_a_duplicate_external_id(p: Pfid) {
+    let args = [
+        "patient",
+        "create",
+        "--first-name",
+        "Ann",
+        "--last-name",
+        "Lee",
+        "--birth-date",
+        "1990-05-06",
+        "--email",
+        "ann@example.com",
+        "--phone",
+        "555-010-3000",
+        "--external-id",
+        "EHR-77",
+        "--json",
+    ];
+    let first = p.json(&args);
+    assert!(first["patient_id"].is_string());
+    let err = p.fails(&args);
+    assert!(err.contains("external-id"), "{err}");
+    // The record can be the holder's own record of a login.
+    let id = first["patient_id"].as_str().unwrap();
+    p.json(&[
+        "account",
+        "create",
+        "--username",
+        "ann",
+        "--email",
+        "ann@example.com",
+        "--password",
+        "Correct-Horse-42",
+        "--patient",
+        id,
+        "--json",
+    ]);
+    let err = p.fails(&[
+        "account",
+        "create",
+        "--username",
+        "bob",
+        "--email",
+        "bob@example.com",
+        "--password",
+        "Correct-Horse-42",
+        "--patient",
+        "no-such-id",
+    ]);
+    assert!(err.contains("no-such-id"), "{err}");
+}
+
+fn patient_create_refuses_a_bad_birth_date(p: Pfid) {
+    for date in ["1990-13-01", "yesterday", "2999-01-01"] {
+        let err = p.fails(&[
+            "patient",
+            "create",
+            "--first-name",
+            "A",
+            "--last-name",
+            "B",
+            "--birth-date",
+            date,
+        ]);
+        assert!(err.contains("birth"), "{date}: {err}");
+    }
+}
+
+fn client_create_prints_credentials_once(p: Pfid) {
+    let c = p.json(&[
+        "client",
+        "create",
+        "--name",
+        "Tracker",
+        "--redirect-uri",
+        "https://tracker.example/cb",
+        "--json",
+    ]);
+    assert!(c["client_id"].is_string());
+    assert!(
+        c["client_secret"].as_str().unwrap().len() >= 43,
+        "256 random bits"
+    );
+    let public = p.json(&[
+        "client",
+        "create",
+        "--name",
+        "Mobile",
+        "--public",
+        "--redirect-uri",
+        "com.example.app:/cb",
+        "--json",
+    ]);
+    assert!(public.get("client_secret").is_none(), "{public}");
+    let err = p.fails(&[
+        "client",
+        "create",
+        "--name",
+        "Bad",
+        "--redirect-uri",
+        "https://x.example/cb#frag",
+    ]);
+    assert!(err.contains("fragment"), "{err}");
+    let err = p.fails(&[
+        "client",
+        "create",
+        "--name",
+        "Bad",
+        "--redirect-uri",
+        "not a uri",
+    ]);
+    assert!(err.contains("--redirect-uri"), "{err}");
+    let list = p.json(&["client", "list", "--json"]);
+    assert_eq!(list["clients"].as_array().unwrap().len(), 2);
+    assert!(
+        !list
+            .to_string()
+            .contains(c["client_secret"].as_str().unwrap()),
+        "secrets are never shown again"
+    );
+}
+
+fn client_review_commands_change_status(p: Pfid) {
+    let c = p.json(&[
+        "client",
+        "create",
+        "--name",
+        "Tracker",
+        "--redirect-uri",
+        "https://tracker.example/cb",
+        "--json",
+    ]);
+    let id = c["client_id"].as_str().unwrap();
+    assert_eq!(
+        p.json(&["client", "suspend", id, "--json"])["status"],
+        "suspended"
+    );
+    assert_eq!(
+        p.json(&["client", "list", "--status", "suspended", "--json"])["clients"][0]["client_id"],
+        id
+    );
+    assert_eq!(
+        p.json(&[
+            "client",
+            "reject",
+            id,
+            "--reason",
+            "no privacy policy",
+            "--json"
+        ])["status"],
+        "rejected"
+    );
+    assert_eq!(
+        p.json(&["client", "approve", id, "--json"])["status"],
+        "approved"
+    );
+    let err = p.fails(&["client", "approve", "nope"]);
+    assert!(err.contains("no client"), "{err}");
+}
+
+fn keys_rotate_prints_the_new_kids(p: Pfid) {
+    p.json(&["db", "migrate", "--json"]);
+    let out = p.json(&["keys", "rotate", "--json"]);
+    assert_eq!(out["kids"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn configuration_errors_name_the_key() {
+    let Some(p) = Pfid::new(Backend::Sqlite) else {
+        return;
+    };
+    let out = p
+        .command()
+        .args(["db", "migrate"])
+        .env("PFID__SERVER__BND", "x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("server.bnd"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let out = p
+        .command()
+        .args(["db", "migrate"])
+        .env("PFID__DATABASE__URL", "mysql://db")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("database.url"));
+
+    let out = p
+        .command()
+        .args(["db", "migrate"])
+        .env("PFID__DATABASE__POOL_SIZE", "lots")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("database.pool_size"));
+
+    let dir = tempfile_dir();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[server]\nbind = \"127.0.0.1:1\"\nsurprise = true\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pfid"))
+        .args(["--config", file.to_str().unwrap(), "db", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("server.surprise"));
+}
+
+#[test]
+fn an_unreachable_postgres_stops_start_up_with_one_line() {
+    let Some(p) = Pfid::new(Backend::Sqlite) else {
+        return;
+    };
+    let out = p
+        .command()
+        .args(["db", "migrate"])
+        .env("PFID__DATABASE__URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("PFID__DATABASE__CONNECT_TIMEOUT", "2s")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("database.url"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("pfid-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
+    let Some(p) = Pfid::new(Backend::Sqlite) else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = p
+        .command()
+        .env("PFID__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("PFID__SERVER__ISSUER", format!("http://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ready = rt.block_on(async {
+        for _ in 0..200 {
+            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
+                if r.status() == 200 {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    assert!(ready, "pfid serve never became ready");
+    let health = rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(health, 200);
+    assert!(
+        p.db.dir.path().join("data/encryption.key").exists(),
+        "a laptop key is generated into the data folder"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}

@@ -8,6 +8,7 @@ mod browser;
 mod discovery;
 mod foundation;
 mod login;
+mod outbox;
 mod rp;
 mod support;
 mod token;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The discovery document, serialised once.
     pub discovery_body: String,
+    /// Wakes the outbound-queue worker when a message is queued.
+    pub outbox_wakeup: crate::outbox::Wakeup,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,6 +55,15 @@ impl AppState {
     }
     pub fn product(&self) -> &str {
         &self.settings.server.product_name
+    }
+    /// Queues a message durably and wakes the delivery worker.
+    pub async fn send(
+        &self,
+        msg: pfid_store::outbox::NewMessage,
+    ) -> Result<(), pfid_store::StoreError> {
+        self.store.enqueue_message(msg, self.now()).await?;
+        self.outbox_wakeup.wake();
+        Ok(())
     }
 }
 
@@ -175,6 +186,7 @@ pub async fn build_state(
         csrf,
         metrics: Metrics::default(),
         discovery_body,
+        outbox_wakeup: crate::outbox::Wakeup::default(),
     })
 }
 
@@ -209,8 +221,14 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?
             .port();
+        let delivery = Arc::new(
+            crate::outbox::Delivery::from_settings(&settings).map_err(StartupError::Other)?,
+        );
         let state = web::Data::new(build_state(settings, clock).await?);
-        let background = vec![spawn_key_refresh(state.clone())];
+        let background = vec![
+            spawn_key_refresh(state.clone()),
+            crate::outbox::spawn_worker(state.clone(), delivery),
+        ];
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let limit = app_state.settings.server.max_body_bytes;

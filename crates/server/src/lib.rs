@@ -10,6 +10,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod oauth;
+pub mod outbox;
 
 pub use app::{AppState, Application, StartupError};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod cors;
 pub mod csrf;
 pub mod discovery;
 pub mod errors;

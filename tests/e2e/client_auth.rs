@@ -74,7 +74,10 @@ async fn private_key_jwt_with_registered_keys_authenticates(srv: TestServer) {
         &srv,
         "/token",
         Auth::Assertion(a),
-        &[("grant_type", "client_credentials"), ("client_id", &rp.client_id)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &rp.client_id),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -160,11 +163,19 @@ async fn forged_assertions_are_refused(srv: TestServer) {
         format!("{}.{}.{}", parts[0], payload, parts[2])
     };
     let cases: Vec<(&str, String)> = vec![
-        ("signed by another key", stranger.assertion(&srv, &rp.client_id, &token_url, |_| {})),
+        (
+            "signed by another key",
+            stranger.assertion(&srv, &rp.client_id, &token_url, |_| {}),
+        ),
         ("tampered after signing", tampered),
         (
             "wrong aud",
-            key.assertion(&srv, &rp.client_id, "https://elsewhere.example/token", |_| {}),
+            key.assertion(
+                &srv,
+                &rp.client_id,
+                "https://elsewhere.example/token",
+                |_| {},
+            ),
         ),
         (
             "wrong iss",
@@ -277,11 +288,8 @@ async fn an_assertion_is_accepted_once_across_nodes(srv: TestServer) {
     // A second pfid process on the same database, behind the same issuer.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let settings = pfid_tests::test_settings(
-        &srv.db,
-        port,
-        &[("PFID__SERVER__ISSUER", srv.base.clone())],
-    );
+    let settings =
+        pfid_tests::test_settings(&srv.db, port, &[("PFID__SERVER__ISSUER", srv.base.clone())]);
     let node2 = Application::build_on(settings, Arc::new(srv.clock.clone()), listener)
         .await
         .unwrap();
@@ -345,7 +353,10 @@ async fn an_assertion_must_name_the_same_client_as_client_id(srv: TestServer) {
         &srv,
         "/token",
         Auth::Assertion(a),
-        &[("grant_type", "client_credentials"), ("client_id", &other.client_id)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &other.client_id),
+        ],
     )
     .await;
     assert_eq!(status, 401, "{body}");
@@ -381,7 +392,10 @@ async fn every_client_endpoint_takes_the_same_authentication(srv: TestServer) {
         let (status, body) = post(&srv, path, Auth::Basic(&basic), &extra).await;
         assert!(ok(status), "{path} with Basic: {status} {body}");
         let (status, body) = post(&srv, path, Auth::Post(&posted), &extra).await;
-        assert!(ok(status), "{path} with client_secret_post: {status} {body}");
+        assert!(
+            ok(status),
+            "{path} with client_secret_post: {status} {body}"
+        );
         // Each refuses a client that does not authenticate as it registered.
         let (status, body) = post(&srv, path, Auth::Public(&basic), &extra).await;
         assert_eq!(status, 401, "{path}: {body}");

@@ -62,12 +62,19 @@ async fn a_standard_client_gets_a_service_token(srv: TestServer) {
     let info = introspect(&srv, &rp, tokens.access_token().secret()).await;
     assert_eq!(info["active"], true);
     assert_eq!(info["client_id"], rp.client_id);
-    assert_eq!(info["sub"], rp.client_id, "the service itself is the subject");
+    assert_eq!(
+        info["sub"], rp.client_id,
+        "the service itself is the subject"
+    );
     assert!(info.get("username").is_none());
 }
 
 async fn a_service_token_carries_the_requested_scopes_it_may_have(srv: TestServer) {
-    let rp = service(&srv, &["openid", "offline_access", "system/Patient.read", "email"]).await;
+    let rp = service(
+        &srv,
+        &["openid", "offline_access", "system/Patient.read", "email"],
+    )
+    .await;
     let (status, body) = ts::post(
         &srv,
         "/token",
@@ -120,7 +127,12 @@ async fn a_service_registered_for_no_usable_scope_gets_a_scopeless_token(srv: Te
 
 async fn asking_only_for_scopes_the_client_may_not_have_is_invalid_scope(srv: TestServer) {
     let rp = service(&srv, &["openid", "system/Patient.read"]).await;
-    for scope in ["openid", "offline_access", "system/Other.write", "bad\"scope"] {
+    for scope in [
+        "openid",
+        "offline_access",
+        "system/Other.write",
+        "bad\"scope",
+    ] {
         let (status, body) = ts::post(
             &srv,
             "/token",

@@ -60,7 +60,13 @@ fn logout_url(srv: &TestServer, params: &[(&str, &str)]) -> String {
 }
 
 async fn is_signed_in(srv: &TestServer, browser: &reqwest::Client) -> bool {
-    browser.get(srv.url("/account")).send().await.unwrap().status() == 200
+    browser
+        .get(srv.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == 200
 }
 
 /// Opens a logout URL, expects the confirmation page, and presses "Log out".
@@ -97,7 +103,10 @@ async fn logout_returns_to_a_registered_uri_with_state(srv: TestServer) {
 async fn without_a_post_logout_uri_pfid_shows_its_own_page(srv: TestServer) {
     let rp = app(&srv, None).await;
     let (browser, tokens) = signed_in(&srv, &rp).await;
-    let url = logout_url(&srv, &[("id_token_hint", tokens["id_token"].as_str().unwrap())]);
+    let url = logout_url(
+        &srv,
+        &[("id_token_hint", tokens["id_token"].as_str().unwrap())],
+    );
     let resp = confirm(&srv, &browser, &url).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("You have logged out"));
@@ -131,14 +140,23 @@ async fn an_unregistered_post_logout_uri_is_never_followed(srv: TestServer) {
         ],
     );
     let resp = confirm(&srv, &browser, &url).await;
-    assert_eq!(resp.status(), 200, "pfid's page, never the unregistered URI");
+    assert_eq!(
+        resp.status(),
+        200,
+        "pfid's page, never the unregistered URI"
+    );
     assert!(resp.headers().get("location").is_none());
     assert!(resp.text().await.unwrap().contains("You have logged out"));
     assert!(!is_signed_in(&srv, &browser).await);
     // A registered URI with no way to tell which app asks is not followed either.
     let browser = new_browser();
     sign_in(&srv, &browser, &rp, "openid").await;
-    let resp = confirm(&srv, &browser, &logout_url(&srv, &[("post_logout_redirect_uri", AFTER)])).await;
+    let resp = confirm(
+        &srv,
+        &browser,
+        &logout_url(&srv, &[("post_logout_redirect_uri", AFTER)]),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -154,7 +172,10 @@ async fn the_client_id_alone_names_the_app(srv: TestServer) {
     );
     let resp = browser.get(&url).send().await.unwrap();
     let page = resp.text().await.unwrap();
-    assert!(page.contains("Health Tracker"), "the page names the app: {page}");
+    assert!(
+        page.contains("Health Tracker"),
+        "the page names the app: {page}"
+    );
     let resp = Form::find(&page, "/logout")
         .submit_with(&browser, &srv.base, "Log out")
         .await;
@@ -183,11 +204,17 @@ async fn an_id_token_hint_must_be_one_pfid_issued_to_that_app(srv: TestServer) {
     };
     let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
         ("tampered", vec![("id_token_hint", tampered.as_str())]),
-        ("signed by someone else", vec![("id_token_hint", foreign.as_str())]),
+        (
+            "signed by someone else",
+            vec![("id_token_hint", foreign.as_str())],
+        ),
         ("not a JWT", vec![("id_token_hint", "nope")]),
         (
             "issued to another app",
-            vec![("id_token_hint", hint), ("client_id", other.client_id.as_str())],
+            vec![
+                ("id_token_hint", hint),
+                ("client_id", other.client_id.as_str()),
+            ],
         ),
         ("unknown app", vec![("client_id", "no-such-app")]),
     ];
@@ -236,7 +263,10 @@ async fn logging_out_needs_the_patients_confirmation(srv: TestServer) {
     // A forged confirmation without this browser's CSRF token is refused.
     let resp = browser
         .post(srv.url("/logout"))
-        .form(&[("csrf_token", "forged"), ("post_logout_redirect_uri", AFTER)])
+        .form(&[
+            ("csrf_token", "forged"),
+            ("post_logout_redirect_uri", AFTER),
+        ])
         .send()
         .await
         .unwrap();
@@ -265,7 +295,10 @@ async fn an_app_may_send_its_logout_request_as_a_form(srv: TestServer) {
         .await;
     assert_eq!(resp.status(), 303);
     let location = pfid_tests::location(&resp);
-    assert_eq!(query_param(&location, "state").as_deref(), Some("form-state"));
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some("form-state")
+    );
     assert!(!is_signed_in(&srv, &browser).await);
 }
 
@@ -285,12 +318,7 @@ async fn without_a_session_logout_goes_straight_back(srv: TestServer) {
 }
 
 /// Checks a back-channel post: a form with a logout token signed by pfid for `rp`.
-async fn check_logout_token(
-    srv: &TestServer,
-    received: &ts::Received,
-    rp: &Rp,
-    id_token: &str,
-) {
+async fn check_logout_token(srv: &TestServer, received: &ts::Received, rp: &Rp, id_token: &str) {
     assert_eq!(received.method, "POST");
     assert_eq!(
         received.content_type.as_deref(),
@@ -332,10 +360,7 @@ async fn back_channel_logout_notifies_each_app_of_the_session(srv: TestServer) {
     let b = sign_in(&srv, &browser, &quiet, "openid").await;
     // `untouched` registered a back-channel endpoint but took no part in the session.
     let _ = &untouched;
-    let url = logout_url(
-        &srv,
-        &[("id_token_hint", a["id_token"].as_str().unwrap())],
-    );
+    let url = logout_url(&srv, &[("id_token_hint", a["id_token"].as_str().unwrap())]);
     let resp = confirm(&srv, &browser, &url).await;
     assert_eq!(resp.status(), 200);
     let got = sink.wait_for(1).await;
@@ -344,7 +369,10 @@ async fn back_channel_logout_notifies_each_app_of_the_session(srv: TestServer) {
     assert_eq!(sink.received().len(), 1, "only the apps of this session");
     // Tokens that lived only for the session end with it; offline access stays, as the
     // patient allowed.
-    assert_eq!(userinfo_status(&srv, b["access_token"].as_str().unwrap()).await, 401);
+    assert_eq!(
+        userinfo_status(&srv, b["access_token"].as_str().unwrap()).await,
+        401
+    );
     let (status, body) = refresh(&srv, &notified, a["refresh_token"].as_str().unwrap(), None).await;
     assert_eq!(status, 200, "{body}");
 }

@@ -48,7 +48,12 @@ async fn pushed(srv: &TestServer, rp: &Rp, extra: &[(&str, &str)]) -> String {
     body["request_uri"].as_str().unwrap().to_owned()
 }
 
-fn authorize_url(srv: &TestServer, client_id: &str, request_uri: &str, extra: &[(&str, &str)]) -> String {
+fn authorize_url(
+    srv: &TestServer,
+    client_id: &str,
+    request_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut url = url::Url::parse(&srv.url("/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
@@ -64,7 +69,10 @@ async fn a_pushed_request_signs_a_patient_in(srv: TestServer) {
     let (status, body) = push(
         &srv,
         &rp,
-        &[("code_challenge", &challenge), ("code_challenge_method", "S256")],
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -77,12 +85,18 @@ async fn a_pushed_request_signs_a_patient_in(srv: TestServer) {
     let url = authorize_url(&srv, &rp.client_id, request_uri, &[]);
     let redirect = support::authorize_as(&srv, &browser, &url, "jane", "Allow").await;
     assert!(redirect.starts_with(REDIRECT), "{redirect}");
-    assert_eq!(query_param(&redirect, "state").as_deref(), Some("par-state"));
+    assert_eq!(
+        query_param(&redirect, "state").as_deref(),
+        Some("par-state")
+    );
     let code = query_param(&redirect, "code").unwrap();
     let (status, tokens) = support::exchange(&srv, &rp, &code, Some(&verifier)).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["scope"], "openid profile");
-    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["nonce"], "par-nonce");
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["nonce"],
+        "par-nonce"
+    );
 }
 
 async fn only_the_pushed_parameters_count(srv: TestServer) {
@@ -102,8 +116,12 @@ async fn only_the_pushed_parameters_count(srv: TestServer) {
     );
     let redirect = support::authorize_as(&srv, &new_browser(), &url, "jane", "Allow").await;
     assert!(redirect.starts_with(REDIRECT), "{redirect}");
-    assert_eq!(query_param(&redirect, "state").as_deref(), Some("par-state"));
-    let (_, tokens) = support::exchange(&srv, &rp, &query_param(&redirect, "code").unwrap(), None).await;
+    assert_eq!(
+        query_param(&redirect, "state").as_deref(),
+        Some("par-state")
+    );
+    let (_, tokens) =
+        support::exchange(&srv, &rp, &query_param(&redirect, "code").unwrap(), None).await;
     assert_eq!(tokens["scope"], "openid profile");
 }
 
@@ -119,7 +137,11 @@ async fn an_expired_request_uri_shows_an_error_page(srv: TestServer) {
     let rp = support::web_client(&srv).await;
     let request_uri = pushed(&srv, &rp, &[]).await;
     srv.clock.advance(Duration::seconds(61));
-    expect_error_page(&new_browser(), &authorize_url(&srv, &rp.client_id, &request_uri, &[])).await;
+    expect_error_page(
+        &new_browser(),
+        &authorize_url(&srv, &rp.client_id, &request_uri, &[]),
+    )
+    .await;
 }
 
 async fn a_request_uri_belongs_to_the_client_that_pushed_it(srv: TestServer) {
@@ -127,10 +149,15 @@ async fn a_request_uri_belongs_to_the_client_that_pushed_it(srv: TestServer) {
     let other = support::web_client(&srv).await;
     support::account(&srv, "jane").await;
     let request_uri = pushed(&srv, &rp, &[]).await;
-    expect_error_page(&new_browser(), &authorize_url(&srv, &other.client_id, &request_uri, &[])).await;
+    expect_error_page(
+        &new_browser(),
+        &authorize_url(&srv, &other.client_id, &request_uri, &[]),
+    )
+    .await;
     // Without a client_id the request is refused too.
     let mut url = url::Url::parse(&srv.url("/authorize")).unwrap();
-    url.query_pairs_mut().append_pair("request_uri", &request_uri);
+    url.query_pairs_mut()
+        .append_pair("request_uri", &request_uri);
     expect_error_page(&new_browser(), url.as_str()).await;
     // The rightful client's request is untouched.
     let url = authorize_url(&srv, &rp.client_id, &request_uri, &[]);
@@ -156,14 +183,28 @@ async fn a_patient_has_time_to_sign_in_after_the_browser_arrives(srv: TestServer
     let request_uri = pushed(&srv, &rp, &[]).await;
     let browser = new_browser();
     let url = authorize_url(&srv, &rp.client_id, &request_uri, &[]);
-    let page = browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("action=\"/login\""));
     // The patient takes five minutes to remember the password.
     srv.clock.advance(Duration::minutes(5));
     let resp = support::submit_login(&srv, &browser, &page, "jane", support::PASSWORD).await;
     assert_eq!(resp.status(), 303);
     let back = pfid_tests::location(&resp);
-    let page = browser.get(srv.url(&back)).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(srv.url(&back))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let resp = pfid_tests::Form::find(&page, "/authorize/decision")
         .submit_with(&browser, &srv.base, "Allow")
         .await;
@@ -181,12 +222,26 @@ async fn prompt_login_in_a_pushed_request_is_satisfied_by_that_login(srv: TestSe
     srv.clock.advance(Duration::seconds(5));
     let request_uri = pushed(&srv, &rp, &[("prompt", "login")]).await;
     let url = authorize_url(&srv, &rp.client_id, &request_uri, &[]);
-    let page = browser.get(&url).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("action=\"/login\""), "prompt=login asks again");
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("action=\"/login\""),
+        "prompt=login asks again"
+    );
     let resp = support::submit_login(&srv, &browser, &page, "jane", support::PASSWORD).await;
     let back = pfid_tests::location(&resp);
     let resp = browser.get(srv.url(&back)).send().await.unwrap();
-    assert_eq!(resp.status(), 303, "no second login: straight back to the app");
+    assert_eq!(
+        resp.status(),
+        303,
+        "no second login: straight back to the app"
+    );
     let redirect = pfid_tests::location(&resp);
     assert!(query_param(&redirect, "code").is_some(), "{redirect}");
 }
@@ -202,7 +257,10 @@ async fn require_par_refuses_requests_that_were_not_pushed(srv: TestServer) {
     assert_eq!(resp.status(), 303);
     let location = pfid_tests::location(&resp);
     assert!(location.starts_with(REDIRECT), "{location}");
-    assert_eq!(query_param(&location, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
     assert_eq!(query_param(&location, "state").as_deref(), Some("st-123"));
     // The same app's pushed request goes through.
     let request_uri = pushed(&srv, &rp, &[]).await;
@@ -213,13 +271,41 @@ async fn require_par_refuses_requests_that_were_not_pushed(srv: TestServer) {
 
 async fn pushed_requests_are_validated_like_authorization_requests(srv: TestServer) {
     let rp = support::web_client(&srv).await;
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
-        ("unregistered redirect_uri", vec![("redirect_uri", "https://evil.example/cb")], "invalid_request"),
-        ("implicit flow", vec![("response_type", "token")], "unsupported_response_type"),
-        ("no scope this app may have", vec![("scope", "bogus")], "invalid_scope"),
-        ("plain PKCE", vec![("code_challenge", "abc"), ("code_challenge_method", "plain")], "invalid_request"),
-        ("a request_uri inside", vec![("request_uri", "urn:ietf:params:oauth:request_uri:x")], "invalid_request"),
-        ("a request object", vec![("request", "eyJ.x.y")], "request_not_supported"),
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "unregistered redirect_uri",
+            vec![("redirect_uri", "https://evil.example/cb")],
+            "invalid_request",
+        ),
+        (
+            "implicit flow",
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (
+            "no scope this app may have",
+            vec![("scope", "bogus")],
+            "invalid_scope",
+        ),
+        (
+            "plain PKCE",
+            vec![
+                ("code_challenge", "abc"),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            "a request_uri inside",
+            vec![("request_uri", "urn:ietf:params:oauth:request_uri:x")],
+            "invalid_request",
+        ),
+        (
+            "a request object",
+            vec![("request", "eyJ.x.y")],
+            "request_not_supported",
+        ),
     ];
     for (name, extra, error) in cases {
         let (status, body) = push(&srv, &rp, &extra).await;
@@ -233,7 +319,11 @@ async fn pushed_requests_are_validated_like_authorization_requests(srv: TestServ
         &srv,
         "/par",
         Auth::Public(&public),
-        &[("response_type", "code"), ("redirect_uri", REDIRECT), ("scope", "openid")],
+        &[
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+        ],
     )
     .await;
     assert_eq!(status, 400);

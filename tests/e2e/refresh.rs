@@ -50,9 +50,7 @@ fn at(body: &Value) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn a_standard_client_refreshes_and_gets_a_rotated_token_and_a_new_id_token(
-    srv: TestServer,
-) {
+async fn a_standard_client_refreshes_and_gets_a_rotated_token_and_a_new_id_token(srv: TestServer) {
     let (rp, first) = offline(&srv).await;
     let http = openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
@@ -77,11 +75,16 @@ async fn a_standard_client_refreshes_and_gets_a_rotated_token_and_a_new_id_token
     let new_refresh = tokens.refresh_token().expect("a rotated refresh token");
     assert_ne!(new_refresh.secret(), &rt(&first));
     assert_ne!(tokens.access_token().secret(), &at(&first));
-    assert_eq!(userinfo_status(&srv, tokens.access_token().secret()).await, 200);
+    assert_eq!(
+        userinfo_status(&srv, tokens.access_token().secret()).await,
+        200
+    );
 
     // §12.2: the new ID token verifies, with the same iss, sub, aud and auth_time, and
     // carries no nonce.
-    let id_token = tokens.id_token().expect("openid is in scope: a new ID token");
+    let id_token = tokens
+        .id_token()
+        .expect("openid is in scope: a new ID token");
     let verifier = client
         .id_token_verifier()
         .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
@@ -163,7 +166,10 @@ async fn using_a_refresh_token_slides_its_idle_lifetime(srv: TestServer) {
     let info = introspect(&srv, &rp, &rt(&tokens)).await;
     assert_eq!(info["active"], true);
     let idle_end = (srv.now() + Duration::days(30)).timestamp();
-    assert!((info["exp"].as_i64().unwrap() - idle_end).abs() <= 1, "{info}");
+    assert!(
+        (info["exp"].as_i64().unwrap() - idle_end).abs() <= 1,
+        "{info}"
+    );
 }
 
 async fn a_family_ends_at_its_absolute_lifetime(srv: TestServer) {
@@ -179,7 +185,10 @@ async fn a_family_ends_at_its_absolute_lifetime(srv: TestServer) {
     // At day 75 the newest token may live only to day 90, not day 105.
     let info = introspect(&srv, &rp, &rt(&tokens)).await;
     let family_end = (srv.now() + Duration::days(15)).timestamp();
-    assert!((info["exp"].as_i64().unwrap() - family_end).abs() <= 1, "{info}");
+    assert!(
+        (info["exp"].as_i64().unwrap() - family_end).abs() <= 1,
+        "{info}"
+    );
     srv.clock.advance(Duration::days(15) + Duration::seconds(1));
     let (status, body) = refresh(&srv, &rp, &rt(&tokens), None).await;
     assert_eq!(status, 400);
@@ -203,7 +212,10 @@ async fn a_refresh_may_ask_for_fewer_scopes(srv: TestServer) {
         .await
         .unwrap();
     assert!(claims.get("email").is_some());
-    assert!(claims.get("given_name").is_none(), "profile was not asked for");
+    assert!(
+        claims.get("given_name").is_none(),
+        "profile was not asked for"
+    );
     // The family keeps what was granted: the next refresh may have it all again.
     let (status, full) = refresh(&srv, &rp, &rt(&narrow), None).await;
     assert_eq!(status, 200, "{full}");
@@ -265,7 +277,12 @@ async fn refresh_is_refused_once_the_app_is_suspended(srv: TestServer) {
 
 async fn refresh_is_refused_once_the_account_is_deactivated(srv: TestServer) {
     let (rp, first) = offline(&srv).await;
-    let account = srv.store().find_account_for_login("jane").await.unwrap().unwrap();
+    let account = srv
+        .store()
+        .find_account_for_login("jane")
+        .await
+        .unwrap()
+        .unwrap();
     srv.store()
         .deactivate_account(&account.id, srv.now())
         .await
@@ -277,7 +294,12 @@ async fn refresh_is_refused_once_the_account_is_deactivated(srv: TestServer) {
 
 async fn refresh_is_refused_once_consent_is_withdrawn(srv: TestServer) {
     let (rp, first) = offline(&srv).await;
-    let account = srv.store().find_account_for_login("jane").await.unwrap().unwrap();
+    let account = srv
+        .store()
+        .find_account_for_login("jane")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(srv
         .store()
         .revoke_grant(&account.id, &rp.client_id, srv.now())
@@ -289,7 +311,12 @@ async fn refresh_is_refused_once_consent_is_withdrawn(srv: TestServer) {
     assert_eq!(userinfo_status(&srv, &at(&first)).await, 401);
     // Consenting again later does not bring the old family back.
     srv.store()
-        .save_grant(&account.id, &rp.client_id, &["openid".to_owned()], srv.now())
+        .save_grant(
+            &account.id,
+            &rp.client_id,
+            &["openid".to_owned()],
+            srv.now(),
+        )
         .await
         .unwrap();
     let (status, _) = refresh(&srv, &rp, &rt(&first), None).await;
@@ -299,7 +326,12 @@ async fn refresh_is_refused_once_consent_is_withdrawn(srv: TestServer) {
 async fn revoking_every_token_of_an_account_ends_its_families(srv: TestServer) {
     // What a password reset calls.
     let (rp, first) = offline(&srv).await;
-    let account = srv.store().find_account_for_login("jane").await.unwrap().unwrap();
+    let account = srv
+        .store()
+        .find_account_for_login("jane")
+        .await
+        .unwrap()
+        .unwrap();
     let ended = srv
         .store()
         .revoke_all_tokens_for_account(&account.id, srv.now())
@@ -314,7 +346,13 @@ async fn revoking_every_token_of_an_account_ends_its_families(srv: TestServer) {
 
 async fn a_refresh_request_needs_its_token(srv: TestServer) {
     let (rp, _) = offline(&srv).await;
-    let (status, body) = ts::post(&srv, "/token", Auth::Basic(&rp), &[("grant_type", "refresh_token")]).await;
+    let (status, body) = ts::post(
+        &srv,
+        "/token",
+        Auth::Basic(&rp),
+        &[("grant_type", "refresh_token")],
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_request");
     for bogus in ["nope", "pfrt_nope", "pfat_nope"] {
@@ -342,7 +380,10 @@ async fn public_clients_refresh_with_rotation_too(srv: TestServer) {
     let (status, first) = support::exchange(&srv, &rp, &code, Some(&verifier)).await;
     assert_eq!(status, 200, "{first}");
     let first_rt = rt(&first);
-    let p1 = [("grant_type", "refresh_token"), ("refresh_token", first_rt.as_str())];
+    let p1 = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", first_rt.as_str()),
+    ];
     let (status, second) = ts::post(&srv, "/token", Auth::Public(&rp), &p1).await;
     assert_eq!(status, 200, "{second}");
     assert_ne!(rt(&first), rt(&second));

@@ -55,12 +55,10 @@ macro_rules! library_client {
             .json()
             .await
             .unwrap();
-        let metadata = CoreProviderMetadata::discover_async(
-            IssuerUrl::new($srv.base.clone()).unwrap(),
-            $http,
-        )
-        .await
-        .unwrap();
+        let metadata =
+            CoreProviderMetadata::discover_async(IssuerUrl::new($srv.base.clone()).unwrap(), $http)
+                .await
+                .unwrap();
         CoreClient::from_provider_metadata(
             metadata,
             ClientId::new($rp.client_id.clone()),
@@ -79,7 +77,10 @@ async fn revoking_a_refresh_token_ends_its_family_at_once(srv: TestServer) {
         &srv,
         "/revoke",
         Auth::Basic(&rp),
-        &[("token", s(&second, "refresh_token")), ("token_type_hint", "refresh_token")],
+        &[
+            ("token", s(&second, "refresh_token")),
+            ("token_type_hint", "refresh_token"),
+        ],
     )
     .await;
     assert_eq!(status, 200);
@@ -106,7 +107,10 @@ async fn revoking_an_access_token_leaves_the_refresh_token(srv: TestServer) {
         &srv,
         "/revoke",
         Auth::Basic(&rp),
-        &[("token", s(&first, "access_token")), ("token_type_hint", "access_token")],
+        &[
+            ("token", s(&first, "access_token")),
+            ("token_type_hint", "access_token"),
+        ],
     )
     .await;
     assert_eq!(status, 200);
@@ -134,12 +138,21 @@ async fn a_client_cannot_revoke_another_clients_token(srv: TestServer) {
     let (rp, first) = offline(&srv).await;
     let other = support::web_client(&srv).await;
     for name in ["access_token", "refresh_token"] {
-        let (status, body) = post(&srv, "/revoke", Auth::Basic(&other), &[("token", s(&first, name))]).await;
+        let (status, body) = post(
+            &srv,
+            "/revoke",
+            Auth::Basic(&other),
+            &[("token", s(&first, name))],
+        )
+        .await;
         assert_eq!(status, 400, "{name}: {body}");
         assert_eq!(body["error"], "invalid_grant");
     }
     assert_eq!(userinfo_status(&srv, s(&first, "access_token")).await, 200);
-    assert_eq!(introspect(&srv, &rp, s(&first, "refresh_token")).await["active"], true);
+    assert_eq!(
+        introspect(&srv, &rp, s(&first, "refresh_token")).await["active"],
+        true
+    );
 }
 
 async fn the_token_type_hint_is_only_a_hint(srv: TestServer) {
@@ -149,11 +162,17 @@ async fn the_token_type_hint_is_only_a_hint(srv: TestServer) {
         &srv,
         "/revoke",
         Auth::Basic(&rp),
-        &[("token", s(&first, "refresh_token")), ("token_type_hint", "access_token")],
+        &[
+            ("token", s(&first, "refresh_token")),
+            ("token_type_hint", "access_token"),
+        ],
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(introspect(&srv, &rp, s(&first, "refresh_token")).await["active"], false);
+    assert_eq!(
+        introspect(&srv, &rp, s(&first, "refresh_token")).await["active"],
+        false
+    );
     // An unknown hint is ignored too.
     support::account(&srv, "john").await;
     let second = sign_in(&srv, &rp, "john", "openid offline_access").await;
@@ -161,7 +180,10 @@ async fn the_token_type_hint_is_only_a_hint(srv: TestServer) {
         &srv,
         "/revoke",
         Auth::Basic(&rp),
-        &[("token", s(&second, "access_token")), ("token_type_hint", "id_token")],
+        &[
+            ("token", s(&second, "access_token")),
+            ("token_type_hint", "id_token"),
+        ],
     )
     .await;
     assert_eq!(status, 200);
@@ -173,21 +195,38 @@ async fn revocation_needs_a_token_and_a_client(srv: TestServer) {
     let (status, body) = post(&srv, "/revoke", Auth::Basic(&rp), &[]).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_request");
-    let (status, body) = post(&srv, "/revoke", Auth::None, &[("token", s(&first, "access_token"))]).await;
+    let (status, body) = post(
+        &srv,
+        "/revoke",
+        Auth::None,
+        &[("token", s(&first, "access_token"))],
+    )
+    .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
     let wrong = Rp {
         secret: Some("pfcs_wrong".into()),
         ..rp.clone()
     };
-    let (status, _) = post(&srv, "/revoke", Auth::Basic(&wrong), &[("token", s(&first, "access_token"))]).await;
+    let (status, _) = post(
+        &srv,
+        "/revoke",
+        Auth::Basic(&wrong),
+        &[("token", s(&first, "access_token"))],
+    )
+    .await;
     assert_eq!(status, 401);
     assert_eq!(userinfo_status(&srv, s(&first, "access_token")).await, 200);
 }
 
 async fn introspection_describes_an_active_access_token(srv: TestServer) {
     let (rp, first) = offline(&srv).await;
-    let account = srv.store().find_account_for_login("jane").await.unwrap().unwrap();
+    let account = srv
+        .store()
+        .find_account_for_login("jane")
+        .await
+        .unwrap()
+        .unwrap();
     let http = http();
     let client = library_client!(srv, rp, &http);
     let info = client
@@ -196,7 +235,10 @@ async fn introspection_describes_an_active_access_token(srv: TestServer) {
         .await
         .expect("introspection");
     assert!(info.active());
-    assert_eq!(info.client_id().map(|c| c.as_str()), Some(rp.client_id.as_str()));
+    assert_eq!(
+        info.client_id().map(|c| c.as_str()),
+        Some(rp.client_id.as_str())
+    );
     assert_eq!(info.username(), Some("jane"));
     assert_eq!(info.sub(), Some(account.id.as_str()));
     assert_eq!(info.iss(), Some(srv.base.as_str()));
@@ -217,9 +259,15 @@ async fn introspection_describes_an_active_refresh_token(srv: TestServer) {
     assert_eq!(raw["client_id"], rp.client_id);
     assert_eq!(raw["scope"], "openid profile offline_access");
     assert_eq!(raw["username"], "jane");
-    assert!(raw.get("token_type").is_none(), "a refresh token is no bearer token");
+    assert!(
+        raw.get("token_type").is_none(),
+        "a refresh token is no bearer token"
+    );
     let idle_end = (srv.now() + Duration::days(30)).timestamp();
-    assert!((raw["exp"].as_i64().unwrap() - idle_end).abs() <= 1, "{raw}");
+    assert!(
+        (raw["exp"].as_i64().unwrap() - idle_end).abs() <= 1,
+        "{raw}"
+    );
 }
 
 async fn another_clients_token_introspects_as_inactive(srv: TestServer) {
@@ -236,23 +284,53 @@ async fn expired_revoked_and_unknown_tokens_are_inactive(srv: TestServer) {
     let inactive = serde_json::json!({"active": false});
     assert_eq!(introspect(&srv, &rp, "pfat_nothing").await, inactive);
     assert_eq!(introspect(&srv, &rp, "garbage").await, inactive);
-    let (status, _) = post(&srv, "/revoke", Auth::Basic(&rp), &[("token", s(&first, "access_token"))]).await;
+    let (status, _) = post(
+        &srv,
+        "/revoke",
+        Auth::Basic(&rp),
+        &[("token", s(&first, "access_token"))],
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(introspect(&srv, &rp, s(&first, "access_token")).await, inactive);
+    assert_eq!(
+        introspect(&srv, &rp, s(&first, "access_token")).await,
+        inactive
+    );
     let (_, second) = refresh(&srv, &rp, s(&first, "refresh_token"), None).await;
-    assert_eq!(introspect(&srv, &rp, s(&second, "access_token")).await["active"], true);
+    assert_eq!(
+        introspect(&srv, &rp, s(&second, "access_token")).await["active"],
+        true
+    );
     srv.clock.advance(Duration::hours(1) + Duration::seconds(1));
-    assert_eq!(introspect(&srv, &rp, s(&second, "access_token")).await, inactive);
-    assert_eq!(introspect(&srv, &rp, s(&second, "refresh_token")).await["active"], true);
+    assert_eq!(
+        introspect(&srv, &rp, s(&second, "access_token")).await,
+        inactive
+    );
+    assert_eq!(
+        introspect(&srv, &rp, s(&second, "refresh_token")).await["active"],
+        true
+    );
 }
 
 async fn introspection_needs_an_authenticated_client(srv: TestServer) {
     let (rp, first) = offline(&srv).await;
-    let (status, body) = post(&srv, "/introspect", Auth::None, &[("token", s(&first, "access_token"))]).await;
+    let (status, body) = post(
+        &srv,
+        "/introspect",
+        Auth::None,
+        &[("token", s(&first, "access_token"))],
+    )
+    .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
     let public = support::public_client(&srv).await;
-    let (status, body) = post(&srv, "/introspect", Auth::Public(&public), &[("token", s(&first, "access_token"))]).await;
+    let (status, body) = post(
+        &srv,
+        "/introspect",
+        Auth::Public(&public),
+        &[("token", s(&first, "access_token"))],
+    )
+    .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "invalid_client");
     let (status, body) = post(&srv, "/introspect", Auth::Basic(&rp), &[]).await;

@@ -241,7 +241,10 @@ pub struct HttpStub {
 impl HttpStub {
     pub async fn start(body: &str) -> HttpStub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+        let url = format!(
+            "http://127.0.0.1:{}/hook",
+            listener.local_addr().unwrap().port()
+        );
         let body = Arc::new(Mutex::new(body.to_owned()));
         let received = Arc::new(Mutex::new(Vec::new()));
         let (serve, log) = (body.clone(), received.clone());
@@ -323,6 +326,10 @@ impl HttpStub {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("expected {n} requests at {}, got {:?}", self.url, self.received());
+        panic!(
+            "expected {n} requests at {}, got {:?}",
+            self.url,
+            self.received()
+        );
     }
 }

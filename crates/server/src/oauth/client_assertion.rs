@@ -248,6 +248,36 @@ mod tests {
     }
 
     #[test]
+    fn ps256_assertions_verify_with_the_clients_rsa_key() {
+        use crate::crypto::jose::{SigningAlg, SigningKey, UnverifiedJws};
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        use ring::signature::{RsaKeyPair, RSA_PSS_SHA256};
+
+        let (key, pkcs8) = SigningKey::generate(SigningAlg::Rs256).unwrap();
+        let pair = RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"PS256","typ":"JWT"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(good().to_string());
+        let input = format!("{header}.{claims}");
+        let mut sig = vec![0u8; pair.public().modulus_len()];
+        pair.sign(
+            &RSA_PSS_SHA256,
+            &ring::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        let jws =
+            UnverifiedJws::parse(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig))).unwrap();
+        assert!(accepts_alg(jws.alg()));
+        // The client's JWK names no algorithm, as registered JWKs often do not.
+        let mut jwk = key.public_jwk.clone();
+        jwk.as_object_mut().unwrap().remove("alg");
+        let verified = jws.verify(std::slice::from_ref(&jwk)).unwrap();
+        assert!(check_claims(verified, "c1", &aud(), now()).is_ok());
+    }
+
+    #[test]
     fn none_and_hmac_are_never_accepted() {
         for alg in ["none", "HS256", "HS384", "HS512", ""] {
             assert!(!accepts_alg(alg), "{alg}");

@@ -5,11 +5,18 @@
 
 mod authorize;
 mod browser;
+mod client_auth;
+mod client_credentials;
 mod discovery;
 mod foundation;
 mod login;
+mod logout;
 mod outbox;
+mod par;
+mod refresh;
+mod revocation;
 mod rp;
 mod support;
 mod token;
+mod token_support;
 mod userinfo;

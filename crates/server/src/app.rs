@@ -36,6 +36,8 @@ pub struct AppState {
     pub discovery_body: String,
     /// Wakes the outbound-queue worker when a message is queued.
     pub outbox_wakeup: crate::outbox::Wakeup,
+    /// Clients' keys for `private_key_jwt`, fetched from their `jwks_uri` and cached.
+    pub client_jwks: crate::client_jwks::ClientJwks,
 }
 
 impl std::fmt::Debug for AppState {
@@ -187,6 +189,7 @@ pub async fn build_state(
         metrics: Metrics::default(),
         discovery_body,
         outbox_wakeup: crate::outbox::Wakeup::default(),
+        client_jwks: crate::client_jwks::ClientJwks::new().map_err(StartupError::Other)?,
     })
 }
 

@@ -104,6 +104,7 @@ pub struct Lifetimes {
     pub refresh_token_idle: Duration,
     pub session: Duration,
     pub session_idle: Duration,
+    pub pushed_request: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -390,6 +391,12 @@ impl Settings {
             return Err(err(
                 "lifetimes.refresh_token_idle",
                 "must not exceed lifetimes.refresh_token",
+            ));
+        }
+        if l.pushed_request.seconds() > 600 {
+            return Err(err(
+                "lifetimes.pushed_request",
+                "must be at most 10m (RFC 9126 §2.2: short-lived)",
             ));
         }
         if l.authorization_code.seconds() > 600 {

@@ -3,6 +3,7 @@
 //! `pfid-store`, which this crate never bypasses.
 
 pub mod app;
+pub mod client_jwks;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -11,15 +11,18 @@ mod rows;
 pub mod schema;
 
 pub mod accounts;
+pub mod assertions;
 pub mod audit;
 pub mod clients;
 pub mod codes;
 pub mod grants;
 pub mod keys;
+pub mod logout;
 pub mod normalize;
 pub mod outbox;
 pub mod password;
 pub mod patients;
+pub mod pushed;
 pub mod ratelimit;
 pub mod secret;
 pub mod sessions;

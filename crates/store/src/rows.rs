@@ -248,3 +248,24 @@ pub(crate) struct AuditRow {
     pub ip: Option<String>,
     pub detail: Option<String>,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = client_assertions)]
+pub(crate) struct ClientAssertionRow {
+    pub client_id: String,
+    pub jti_hash: String,
+    pub expires_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pushed_requests)]
+pub(crate) struct PushedRequestRow {
+    pub handle_hash: String,
+    pub client_id: String,
+    pub params: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub opened_at: Option<NaiveDateTime>,
+    pub used_at: Option<NaiveDateTime>,
+}

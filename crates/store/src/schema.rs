@@ -267,6 +267,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_assertions (client_id, jti_hash) {
+        client_id -> Text,
+        jti_hash -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pushed_requests (handle_hash) {
+        handle_hash -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        opened_at -> Nullable<Timestamp>,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(account_patients -> accounts (account_id));
 diesel::joinable!(account_patients -> patients (patient_id));
 diesel::joinable!(invitations -> patients (patient_id));
@@ -280,6 +301,8 @@ diesel::joinable!(access_tokens -> accounts (account_id));
 diesel::joinable!(token_families -> clients (client_id));
 diesel::joinable!(token_families -> accounts (account_id));
 diesel::joinable!(authorization_codes -> clients (client_id));
+diesel::joinable!(client_assertions -> clients (client_id));
+diesel::joinable!(pushed_requests -> clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     patients,
@@ -299,4 +322,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbound_messages,
     audit_events,
     rate_limits,
+    client_assertions,
+    pushed_requests,
 );

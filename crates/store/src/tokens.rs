@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::DbConn;
 use crate::error::StoreResult;
 use crate::rows::{AccessRow, FamilyRow, RefreshRow};
 use crate::schema::{
@@ -129,13 +130,132 @@ pub(crate) fn new_refresh_row(
     ))
 }
 
+/// Revokes one refresh-token family and every access token issued from it.
+fn revoke_family(conn: &mut DbConn, family_id: &str, now: NaiveDateTime) -> StoreResult<()> {
+    diesel::update(token_families::table.find(family_id))
+        .filter(token_families::revoked_at.is_null())
+        .set(token_families::revoked_at.eq(now))
+        .execute(conn)?;
+    diesel::update(access_tokens::table)
+        .filter(access_tokens::family_id.eq(family_id))
+        .filter(access_tokens::revoked_at.is_null())
+        .set(access_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Which kind of token a string is, by its prefix (None: not one pfid issues).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn of(token: &str) -> Option<TokenKind> {
+        if token.starts_with(ACCESS_TOKEN_PREFIX) {
+            Some(TokenKind::Access)
+        } else if token.starts_with(REFRESH_TOKEN_PREFIX) {
+            Some(TokenKind::Refresh)
+        } else {
+            None
+        }
+    }
+}
+
+/// A refresh that succeeded: the new tokens and what the ID token needs.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub tokens: IssuedTokens,
+    pub account_id: String,
+    /// The new access token's scopes: the family's, or fewer when the client asked.
+    pub scopes: Vec<String>,
+    pub session_id: Option<String>,
+    /// When the patient originally authenticated.
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+}
+
+/// Outcome of presenting a refresh token (RFC 6749 §6, RFC 9700 §4.14).
+#[derive(Debug, Clone)]
+pub enum RefreshOutcome {
+    Refreshed(Box<Refreshed>),
+    /// Refused without any change: unknown, another client's, revoked, expired, or its
+    /// app, account or consent is no longer valid. The text is safe to show the client.
+    Refused(&'static str),
+    /// A token that had already been rotated out: its whole family and every access
+    /// token issued from it are now revoked.
+    Reused,
+    /// A scope was asked that the family does not hold; nothing changed.
+    ScopeExceeded,
+}
+
+/// A token that is live now, as introspection reports it (RFC 7662 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveToken {
+    pub kind: TokenKind,
+    pub client_id: String,
+    /// None for client-credentials tokens.
+    pub account_id: Option<String>,
+    pub username: Option<String>,
+    pub scopes: Vec<String>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Outcome of a revocation request (RFC 7009 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The token (and, for a refresh token, its family) is revoked now, or already was.
+    Revoked,
+    /// pfid never issued it: nothing to do.
+    Unknown,
+    /// It belongs to another client, which alone may revoke it; nothing changed.
+    OtherClient,
+}
+
+fn split_scopes(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Whether a consent is still standing (families without one, from before consents
+/// were recorded, count as standing).
+fn grant_is_live(conn: &mut DbConn, grant_id: Option<&str>) -> StoreResult<bool> {
+    let Some(grant_id) = grant_id else {
+        return Ok(true);
+    };
+    let revoked: Option<Option<NaiveDateTime>> = grants::table
+        .find(grant_id)
+        .select(grants::revoked_at)
+        .first(conn)
+        .optional()?;
+    Ok(matches!(revoked, Some(None)))
+}
+
+type RefreshJoin = (RefreshRow, FamilyRow, String, String, String);
+
+fn load_refresh(conn: &mut DbConn, hash: &str) -> StoreResult<Option<RefreshJoin>> {
+    Ok(refresh_tokens::table
+        .inner_join(
+            token_families::table
+                .inner_join(clients::table)
+                .inner_join(accounts::table),
+        )
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .select((
+            RefreshRow::as_select(),
+            FamilyRow::as_select(),
+            clients::status,
+            accounts::status,
+            accounts::username,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
 /// Revokes everything issued from one authorization code (RFC 6749 §4.1.2: a code used
 /// twice SHOULD revoke the tokens issued from it).
-fn revoke_from_code(
-    conn: &mut crate::db::DbConn,
-    code_hash: &str,
-    now: NaiveDateTime,
-) -> StoreResult<()> {
+fn revoke_from_code(conn: &mut DbConn, code_hash: &str, now: NaiveDateTime) -> StoreResult<()> {
     let families: Vec<String> = token_families::table
         .filter(token_families::code_hash.eq(code_hash))
         .select(token_families::id)
@@ -328,5 +448,257 @@ impl Store {
             Ok(n > 0)
         })
         .await
+    }
+
+    /// The refresh-token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2): the
+    /// presented token is used up and a new one joins its family, with a sliding idle
+    /// lifetime that never passes the family's absolute end. Presenting a token that was
+    /// already rotated out revokes the family and every access token issued from it.
+    /// `requested` narrows the new access token's scopes; the family keeps its own.
+    pub async fn refresh(
+        &self,
+        token: &str,
+        client_id: &str,
+        requested: Option<Vec<String>>,
+        now: DateTime<Utc>,
+        lifetimes: TokenLifetimes,
+    ) -> StoreResult<RefreshOutcome> {
+        const INVALID: &str = "the refresh token is invalid";
+        if TokenKind::of(token) != Some(TokenKind::Refresh) {
+            return Ok(RefreshOutcome::Refused(INVALID));
+        }
+        let hash = secret::digest(token);
+        let client_id = client_id.to_owned();
+        let db_now = time::to_db(now);
+        self.write(move |conn| {
+            let Some((rt, family, client_status, account_status, _)) = load_refresh(conn, &hash)?
+            else {
+                return Ok(RefreshOutcome::Refused(INVALID));
+            };
+            // Bound to its client: another client learns nothing, and changes nothing.
+            if family.client_id != client_id {
+                return Ok(RefreshOutcome::Refused(INVALID));
+            }
+            if family.revoked_at.is_some() {
+                return Ok(RefreshOutcome::Refused("the refresh token was revoked"));
+            }
+            if rt.used_at.is_some() {
+                revoke_family(conn, &family.id, db_now)?;
+                return Ok(RefreshOutcome::Reused);
+            }
+            if rt.expires_at <= db_now || family.expires_at <= db_now {
+                return Ok(RefreshOutcome::Refused("the refresh token has expired"));
+            }
+            if client_status != "approved" {
+                return Ok(RefreshOutcome::Refused("the client is not active"));
+            }
+            if account_status != "active" {
+                return Ok(RefreshOutcome::Refused("the account is no longer active"));
+            }
+            if !grant_is_live(conn, family.grant_id.as_deref())? {
+                return Ok(RefreshOutcome::Refused("the patient withdrew consent"));
+            }
+            let family_scopes = split_scopes(&family.scopes);
+            let scopes = match requested.filter(|r| !r.is_empty()) {
+                None => family_scopes,
+                Some(r) => {
+                    if !r.iter().all(|s| family_scopes.contains(s)) {
+                        return Ok(RefreshOutcome::ScopeExceeded);
+                    }
+                    family_scopes
+                        .into_iter()
+                        .filter(|s| r.contains(s))
+                        .collect()
+                }
+            };
+            // Two requests racing with one token: only one rotates it; the other is a
+            // reuse, as RFC 9700 §4.14.2 wants.
+            let rotated = diesel::update(refresh_tokens::table.find(&hash))
+                .filter(refresh_tokens::used_at.is_null())
+                .set(refresh_tokens::used_at.eq(db_now))
+                .execute(conn)?;
+            if rotated == 0 {
+                revoke_family(conn, &family.id, db_now)?;
+                return Ok(RefreshOutcome::Reused);
+            }
+            let idle_end = (now + lifetimes.refresh_idle).min(time::from_db(family.expires_at));
+            let (row, refresh_token) = new_refresh_row(&family.id, now, idle_end)?;
+            diesel::insert_into(refresh_tokens::table)
+                .values(&row)
+                .execute(conn)?;
+            let joined = scopes.join(" ");
+            let (access, access_token) = new_access_row(
+                AccessFor {
+                    client_id: &family.client_id,
+                    account_id: Some(&family.account_id),
+                    family_id: Some(&family.id),
+                    code_hash: None,
+                    session_id: family.session_id.as_deref(),
+                    scopes: &joined,
+                    auth_time: Some(family.auth_time),
+                },
+                now,
+                lifetimes.access,
+            )?;
+            diesel::insert_into(access_tokens::table)
+                .values(&access)
+                .execute(conn)?;
+            if let Some(grant_id) = &family.grant_id {
+                diesel::update(grants::table.find(grant_id))
+                    .set(grants::last_used_at.eq(db_now))
+                    .execute(conn)?;
+            }
+            Ok(RefreshOutcome::Refreshed(Box::new(Refreshed {
+                tokens: IssuedTokens {
+                    access_token,
+                    access_expires_at: now + lifetimes.access,
+                    refresh_token: Some(refresh_token),
+                    family_id: Some(family.id),
+                },
+                account_id: family.account_id,
+                scopes,
+                session_id: family.session_id,
+                auth_time: time::from_db(family.auth_time),
+                amr: split_scopes(&family.amr),
+            })))
+        })
+        .await
+    }
+
+    /// An access or refresh token that is live now, with what introspection reports;
+    /// None for anything unknown, expired, revoked, rotated out, or whose app, account
+    /// or consent is no longer valid. Changes nothing.
+    pub async fn active_token(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ActiveToken>> {
+        let Some(kind) = TokenKind::of(token) else {
+            return Ok(None);
+        };
+        let hash = secret::digest(token);
+        let db_now = time::to_db(now);
+        self.read(move |conn| match kind {
+            TokenKind::Access => {
+                let row: Option<(AccessRow, String, Option<String>, Option<String>)> =
+                    access_tokens::table
+                        .inner_join(clients::table)
+                        .left_join(accounts::table)
+                        .filter(access_tokens::token_hash.eq(&hash))
+                        .select((
+                            AccessRow::as_select(),
+                            clients::status,
+                            accounts::status.nullable(),
+                            accounts::username.nullable(),
+                        ))
+                        .first(conn)
+                        .optional()?;
+                let Some((row, client_status, account_status, username)) = row else {
+                    return Ok(None);
+                };
+                let live = row.revoked_at.is_none()
+                    && row.expires_at > db_now
+                    && client_status == "approved"
+                    && account_status.as_deref().is_none_or(|s| s == "active");
+                Ok(live.then(|| ActiveToken {
+                    kind,
+                    client_id: row.client_id,
+                    account_id: row.account_id,
+                    username,
+                    scopes: split_scopes(&row.scopes),
+                    issued_at: time::from_db(row.created_at),
+                    expires_at: time::from_db(row.expires_at),
+                }))
+            }
+            TokenKind::Refresh => {
+                let Some((rt, family, client_status, account_status, username)) =
+                    load_refresh(conn, &hash)?
+                else {
+                    return Ok(None);
+                };
+                let live = family.revoked_at.is_none()
+                    && rt.used_at.is_none()
+                    && rt.expires_at > db_now
+                    && family.expires_at > db_now
+                    && client_status == "approved"
+                    && account_status == "active"
+                    && grant_is_live(conn, family.grant_id.as_deref())?;
+                Ok(live.then(|| ActiveToken {
+                    kind,
+                    client_id: family.client_id,
+                    account_id: Some(family.account_id),
+                    username: Some(username),
+                    scopes: split_scopes(&family.scopes),
+                    issued_at: time::from_db(rt.created_at),
+                    expires_at: time::from_db(rt.expires_at.min(family.expires_at)),
+                }))
+            }
+        })
+        .await
+    }
+
+    /// Revokes a token on behalf of `client_id` (RFC 7009 §2.1): an access token alone,
+    /// or a refresh token's whole family with its access tokens. A client may revoke
+    /// only what was issued to it.
+    pub async fn revoke_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Revocation> {
+        let Some(kind) = TokenKind::of(token) else {
+            return Ok(Revocation::Unknown);
+        };
+        let hash = secret::digest(token);
+        let client_id = client_id.to_owned();
+        let db_now = time::to_db(now);
+        self.write(move |conn| {
+            match kind {
+                TokenKind::Access => {
+                    let owner: Option<String> = access_tokens::table
+                        .find(&hash)
+                        .select(access_tokens::client_id)
+                        .first(conn)
+                        .optional()?;
+                    match owner {
+                        None => return Ok(Revocation::Unknown),
+                        Some(c) if c != client_id => return Ok(Revocation::OtherClient),
+                        Some(_) => {}
+                    }
+                    diesel::update(access_tokens::table.find(&hash))
+                        .filter(access_tokens::revoked_at.is_null())
+                        .set(access_tokens::revoked_at.eq(db_now))
+                        .execute(conn)?;
+                }
+                TokenKind::Refresh => {
+                    let family: Option<(String, String)> = refresh_tokens::table
+                        .inner_join(token_families::table)
+                        .filter(refresh_tokens::token_hash.eq(&hash))
+                        .select((token_families::id, token_families::client_id))
+                        .first(conn)
+                        .optional()?;
+                    match family {
+                        None => return Ok(Revocation::Unknown),
+                        Some((_, c)) if c != client_id => return Ok(Revocation::OtherClient),
+                        Some((family_id, _)) => revoke_family(conn, &family_id, db_now)?,
+                    }
+                }
+            }
+            Ok(Revocation::Revoked)
+        })
+        .await
+    }
+
+    /// Ends every refresh-token family and access token of an account, at every app
+    /// (password reset, "sign out everywhere"). Returns how many families ended.
+    pub async fn revoke_all_tokens_for_account(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        let account_id = account_id.to_owned();
+        let db_now = time::to_db(now);
+        self.write(move |conn| crate::grants::revoke_tokens_of(conn, &account_id, None, db_now))
+            .await
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! The request travels through login and consent as its own query string: each step
 //! validates it again, so nothing about it is trusted from the browser that was not
-//! checked against the registered client.
+//! checked against the registered client. A pushed request (RFC 9126) travels as its
+//! `client_id` and `request_uri`, and its stored parameters are loaded at each step.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -18,7 +19,8 @@ use crate::http::pages::{self, ConsentPage, FormPostPage, LoginPage};
 use crate::http::params::Params;
 use crate::http::session;
 use crate::oauth::authorize_request::{
-    self, AuthorizeError, AuthorizeRequest, HintKeys, RedirectError, ResponseMode,
+    self, AuthorizeError, AuthorizeRequest, HintKeys, PushedRef, RedirectError, ResponseMode,
+    Source,
 };
 use crate::oauth::scope;
 
@@ -36,7 +38,99 @@ pub async fn post(body: web::Bytes) -> HttpResponse {
     pages::see_other(&format!("/authorize?{}", params.to_query()), Vec::new())
 }
 
-async fn validate(state: &AppState, params: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
+/// The prefix of the `request_uri` values the PAR endpoint hands out (RFC 9126 §2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// How long a patient has, once the browser brought a pushed request here, to sign in
+/// and consent.
+pub const PUSHED_SIGN_IN_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The parameters of the request the browser brings: its query itself or, when it
+/// names a `request_uri`, the parameters the client pushed (RFC 9126 §4: only those
+/// count; anything else in the query is ignored).
+async fn resolve(
+    state: &AppState,
+    outer: &Params,
+) -> Result<(Params, Option<PushedRef>), AuthorizeError> {
+    let Some(request_uri) = outer.get("request_uri") else {
+        return Ok((outer.clone(), None));
+    };
+    let page = |title: &'static str, message: &str| AuthorizeError::Page {
+        title,
+        message: message.to_owned(),
+    };
+    if matches!(outer.duplicated(), Some("client_id" | "request_uri")) {
+        return Err(page(
+            "Invalid request",
+            "The request names its app or its request more than once.",
+        ));
+    }
+    let Some(client_id) = outer.get("client_id") else {
+        return Err(page(
+            "Invalid request",
+            "The request does not say which app is asking (client_id is missing).",
+        ));
+    };
+    let Some(handle) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else {
+        return Err(page(
+            "Invalid request",
+            "The app sent a request by reference that we do not accept (only pushed authorization requests are).",
+        ));
+    };
+    let pushed = state
+        .store
+        .open_pushed_request(handle, client_id, state.now(), PUSHED_SIGN_IN_WINDOW)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "pushed request lookup failed");
+            page("Something went wrong", "Please try again in a few minutes.")
+        })?;
+    let Some(pushed) = pushed else {
+        return Err(page(
+            "This sign-in request has expired",
+            "The app's sign-in request has expired or was already used. Go back to the app and try again.",
+        ));
+    };
+    Ok((
+        Params::parse(pushed.params.as_bytes()),
+        Some(PushedRef {
+            handle: handle.to_owned(),
+            opened_at: pushed.opened_at,
+        }),
+    ))
+}
+
+/// Resolves and validates the request the browser brings.
+async fn load(state: &AppState, outer: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
+    let (params, pushed) = resolve(state, outer).await?;
+    let source = if pushed.is_some() {
+        Source::Pushed
+    } else {
+        Source::Direct
+    };
+    let mut request = validate(state, &params, source).await?;
+    request.pushed = pushed;
+    Ok(request)
+}
+
+/// Marks a pushed request answered, so that its `request_uri` works no more. Returns
+/// false when it had already been answered (or has expired) since it was loaded.
+async fn finish_pushed(state: &AppState, request: &AuthorizeRequest) -> Result<bool, PageError> {
+    match &request.pushed {
+        Some(p) => Ok(state
+            .store
+            .consume_pushed_request(&p.handle, state.now())
+            .await?),
+        None => Ok(true),
+    }
+}
+
+/// Validates parameters from `source` against the registered client.
+pub async fn validate(
+    state: &AppState,
+    params: &Params,
+    source: Source,
+) -> Result<AuthorizeRequest, AuthorizeError> {
     let client = match params.get("client_id") {
         Some(id) => state.store.client(id).await.map_err(|e| {
             tracing::error!(error = %e, "client lookup failed");
@@ -52,7 +146,7 @@ async fn validate(state: &AppState, params: &Params) -> Result<AuthorizeRequest,
         issuer: state.issuer(),
         jwks: &keys.public,
     };
-    authorize_request::validate(params, client, &hint_keys)
+    authorize_request::validate_from(params, client, &hint_keys, source)
 }
 
 fn error_response(state: &AppState, e: AuthorizeError) -> Result<HttpResponse, PageError> {
@@ -67,7 +161,7 @@ async fn handle(
     req: &HttpRequest,
     params: Params,
 ) -> Result<HttpResponse, PageError> {
-    let request = match validate(state, &params).await {
+    let request = match load(state, &params).await {
         Ok(r) => r,
         Err(e) => return error_response(state, e),
     };
@@ -81,10 +175,17 @@ async fn handle(
             .filter(|a| a.status == AccountStatus::Active),
         None => None,
     };
+    // A pushed request keeps its prompt across the login round trip, so a login after
+    // the browser brought it is what satisfies prompt=login.
+    let logged_in_since_opened = |s: &Session| {
+        request
+            .pushed
+            .as_ref()
+            .is_some_and(|p| s.auth_time >= p.opened_at)
+    };
     let needs_login = match (&session, &account) {
         (Some(s), Some(a)) => {
-            request.prompt.login
-                || request.prompt.select_account
+            ((request.prompt.login || request.prompt.select_account) && !logged_in_since_opened(s))
                 || request
                     .max_age
                     .is_some_and(|max| (now - s.auth_time).num_seconds() > max)
@@ -97,6 +198,7 @@ async fn handle(
     };
     if needs_login {
         if request.prompt.none {
+            finish_pushed(state, &request).await?;
             return Ok(redirect_error(
                 state,
                 &request.error("login_required", "the user must sign in"),
@@ -115,6 +217,7 @@ async fn handle(
         request.prompt.consent || !grant.as_ref().is_some_and(|g| g.covers(&request.scopes));
     if needs_consent {
         if request.prompt.none {
+            finish_pushed(state, &request).await?;
             return Ok(redirect_error(
                 state,
                 &request.error("consent_required", "the user must approve this app"),
@@ -212,7 +315,7 @@ pub async fn decision(
         ));
     }
     let params = Params::parse(form.request.unwrap_or_default().as_bytes());
-    let request = match validate(&state, &params).await {
+    let request = match load(&state, &params).await {
         Ok(r) => r,
         Err(e) => return error_response(&state, e),
     };
@@ -251,10 +354,13 @@ pub async fn decision(
                 .await?;
             issue_code(&state, &request, &session, Some(grant.id)).await
         }
-        Some("deny") => Ok(redirect_error(
-            &state,
-            &request.error("access_denied", "the user denied the request"),
-        )),
+        Some("deny") => {
+            finish_pushed(&state, &request).await?;
+            Ok(redirect_error(
+                &state,
+                &request.error("access_denied", "the user denied the request"),
+            ))
+        }
         _ => Err(PageError::bad_request(
             "Invalid request",
             "Please choose Allow or Deny.",
@@ -268,6 +374,14 @@ async fn issue_code(
     session: &Session,
     grant_id: Option<String>,
 ) -> Result<HttpResponse, PageError> {
+    // One answer per pushed request (RFC 9126 §4): a second tab or a replayed form
+    // finds it used.
+    if !finish_pushed(state, request).await? {
+        return Err(PageError::bad_request(
+            "This sign-in request has expired",
+            "The app's sign-in request has expired or was already used. Go back to the app and try again.",
+        ));
+    }
     let grant = CodeGrant {
         client_id: request.client.id.clone(),
         account_id: session.account_id.clone(),

@@ -1,5 +1,5 @@
 //! The login page (SPEC labels: "Username", "Password", "Log in", "Forgot password?",
-//! "Forgot username?") and the portal's log out.
+//! "Forgot username?"). Logging out lives in `logout.rs`.
 //!
 //! Every failure reads "Incorrect email or password" and costs one password
 //! verification, whether or not the account exists. Failures are counted per login name
@@ -257,41 +257,4 @@ async fn authenticate(
     .await
     .map_err(PageError::internal)?;
     Ok(result)
-}
-
-#[derive(serde::Deserialize)]
-pub struct LogoutForm {
-    csrf_token: Option<String>,
-}
-
-/// POST /logout from the portal's own pages: ends this browser's session.
-pub async fn logout(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    form_data: web::Form<LogoutForm>,
-) -> Result<HttpResponse, PageError> {
-    if !state.csrf.verify(&req, form_data.csrf_token.as_deref()) {
-        return Err(PageError::forbidden(EXPIRED_FORM));
-    }
-    if let Some(s) = session::current(&state, &req).await? {
-        state.store.end_session(&s.id, state.now()).await?;
-        state
-            .store
-            .record_event(
-                AuditEvent::new("logout").account(&s.account_id),
-                state.now(),
-            )
-            .await?;
-    }
-    let page = pages::MessagePage {
-        product: state.product(),
-        title: "You have logged out",
-        paragraphs: vec!["You are no longer signed in on this browser.".into()],
-        link: Some(("/login".into(), "Log in again".into())),
-    };
-    Ok(pages::html(
-        StatusCode::OK,
-        &page,
-        vec![session::removal(&state)],
-    ))
 }

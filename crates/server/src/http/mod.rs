@@ -3,14 +3,19 @@
 
 pub mod account;
 pub mod authorize;
+pub mod client_authn;
 pub mod cors;
 pub mod csrf;
 pub mod discovery;
 pub mod errors;
 pub mod health;
+pub mod introspection;
 pub mod login;
+pub mod logout;
 pub mod pages;
+pub mod par;
 pub mod params;
+pub mod revocation;
 pub mod routes;
 pub mod security;
 pub mod session;

@@ -76,6 +76,17 @@ pub struct AccountPage<'a> {
     pub apps: Vec<(String, String, String)>,
 }
 
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub product: &'a str,
+    pub csrf_token: &'a str,
+    pub app_name: Option<&'a str>,
+    pub username: Option<&'a str>,
+    /// The logout request, carried to the confirming POST.
+    pub fields: Vec<(&'static str, String)>,
+}
+
 /// The product name used when a page is rendered outside a request's state.
 const FALLBACK_PRODUCT: &str = "Patient Fusion";
 

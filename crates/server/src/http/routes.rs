@@ -2,7 +2,10 @@
 
 use actix_web::web;
 
-use crate::http::{account, authorize, discovery, health, login, token, userinfo};
+use crate::http::{
+    account, authorize, discovery, health, introspection, login, logout, par, revocation, token,
+    userinfo,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -19,9 +22,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/authorize/decision", web::post().to(authorize::decision))
         .route("/login", web::get().to(login::get))
         .route("/login", web::post().to(login::post))
-        .route("/logout", web::post().to(login::logout))
+        .route("/logout", web::get().to(logout::get))
+        .route("/logout", web::post().to(logout::post))
         .route("/account", web::get().to(account::get))
         .route("/token", web::post().to(token::token))
+        .route("/revoke", web::post().to(revocation::revoke))
+        .route("/introspect", web::post().to(introspection::introspect))
+        .route("/par", web::post().to(par::push))
         .route("/userinfo", web::get().to(userinfo::get))
         .route("/userinfo", web::post().to(userinfo::post));
 }

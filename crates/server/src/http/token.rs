@@ -1,20 +1,21 @@
-//! The token endpoint (RFC 6749 §3.2, §4.1.3, §5; OpenID Connect Core §3.1.3).
+//! The token endpoint (RFC 6749 §3.2, §5; OpenID Connect Core §3.1.3, §12): the
+//! authorization_code, refresh_token and client_credentials grants.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use pfid_store::accounts::AccountStatus;
 use pfid_store::clients::Client;
-use pfid_store::tokens::{CodeExchange, IssuedTokens, TokenLifetimes};
+use pfid_store::tokens::{CodeExchange, IssuedTokens, RefreshOutcome, TokenLifetimes};
 use serde_json::{json, Map, Value};
 
 use crate::app::AppState;
 use crate::crypto::jose::SigningAlg;
+use crate::http::client_authn::authenticate_client;
 use crate::http::errors::OAuthError;
 use crate::http::params::Params;
 use crate::metrics::Event;
-use crate::oauth::client_auth::{self, Presented};
 use crate::oauth::id_token::IdTokenClaims;
-use crate::oauth::pkce;
+use crate::oauth::{pkce, scope};
 
 /// Reads a form-encoded POST body as OAuth parameters, refusing other content types and
 /// repeated parameters.
@@ -39,34 +40,6 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError>
     Ok(params)
 }
 
-/// Authenticates the client of a token-endpoint-style request.
-pub async fn authenticate_client(
-    state: &AppState,
-    req: &HttpRequest,
-    params: &Params,
-) -> Result<(Client, Presented), OAuthError> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let presented = client_auth::presented(authorization, params)?;
-    let basic = presented.used_basic();
-    let Some(client_id) = presented.client_id() else {
-        return Err(OAuthError::invalid_client("client_id is required").with_basic_challenge(basic));
-    };
-    let Some((client, digests)) = state
-        .store
-        .client_with_secrets(client_id, state.now())
-        .await?
-    else {
-        return Err(
-            OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic)
-        );
-    };
-    client_auth::check_secret_or_public(&presented, &client, &digests)?;
-    Ok((client, presented))
-}
-
 /// POST /token
 pub async fn token(
     state: web::Data<AppState>,
@@ -74,12 +47,14 @@ pub async fn token(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let params = form_params(&req, &body)?;
-    let (client, _) = authenticate_client(&state, &req, &params).await?;
+    let (client, _) = authenticate_client(&state, &req, &params, "/token").await?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let response = match grant_type {
         "authorization_code" => authorization_code(&state, &client, &params).await?,
+        "refresh_token" => refresh_token(&state, &client, &params).await?,
+        "client_credentials" => client_credentials(&state, &client, &params).await?,
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant_type {other} is not supported"
@@ -215,6 +190,146 @@ async fn authorization_code(
     Ok(Value::Object(body))
 }
 
+/// The scopes a `scope` parameter names (RFC 6749 §3.3), or None when it is absent.
+fn requested_scopes(params: &Params) -> Result<Option<Vec<String>>, OAuthError> {
+    let Some(raw) = params.get("scope") else {
+        return Ok(None);
+    };
+    if !scope::is_well_formed(raw) {
+        return Err(OAuthError::invalid_scope(
+            "scope contains characters that are not allowed",
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for s in raw.split(' ').filter(|s| !s.is_empty()) {
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2), and a new ID
+/// token when `openid` is in scope (OpenID Connect Core §12.2).
+async fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    if !client.allows_grant("refresh_token") {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the refresh_token grant",
+        ));
+    }
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let requested = requested_scopes(params)?;
+    let now = state.now();
+    let refreshed = match state
+        .store
+        .refresh(token, &client.id, requested, now, lifetimes(state))
+        .await?
+    {
+        RefreshOutcome::Refreshed(r) => r,
+        RefreshOutcome::Refused(why) => return Err(OAuthError::invalid_grant(why)),
+        RefreshOutcome::ScopeExceeded => {
+            return Err(OAuthError::invalid_scope(
+                "a refresh may ask for the scopes originally granted or fewer, never more",
+            ))
+        }
+        RefreshOutcome::Reused => {
+            tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
+            state
+                .store
+                .record_event(
+                    pfid_store::audit::AuditEvent::new("refresh_token_reused").client(&client.id),
+                    now,
+                )
+                .await?;
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; every token of this sign-in is revoked",
+            ));
+        }
+    };
+    let mut body = token_body(&refreshed.tokens, &refreshed.scopes, now);
+    if refreshed.scopes.iter().any(|s| s == "openid") {
+        // §12.2: same iss, sub, aud and auth_time as the original; no nonce.
+        let id_token = sign_id_token(
+            state,
+            client,
+            IdTokenClaims {
+                issuer: state.issuer(),
+                subject: &refreshed.account_id,
+                client_id: &client.id,
+                issued_at: now,
+                expires_at: now + state.settings.lifetimes.id_token.0,
+                auth_time: refreshed.auth_time,
+                nonce: None,
+                access_token: Some(&refreshed.tokens.access_token),
+                session_id: refreshed.session_id.as_deref(),
+                amr: &refreshed.amr,
+            },
+        )?;
+        body.insert("id_token".into(), json!(id_token));
+    }
+    Ok(Value::Object(body))
+}
+
+/// Scopes a client-credentials token can never carry: they speak for a patient.
+const PATIENT_ONLY_SCOPES: [&str; 2] = ["openid", "offline_access"];
+
+/// RFC 6749 §4.4, for confidential clients only. The token carries the requested scopes
+/// that the client is registered for, minus `openid` and `offline_access`. Without a
+/// `scope` parameter it carries every scope the client is registered for (RFC 6749 §3.3's
+/// pre-defined default), which may be none: such a token proves only which client holds
+/// it. Asking only for scopes the client may not have is `invalid_scope`.
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    if client.is_public() {
+        return Err(OAuthError::unauthorized_client(
+            "public clients cannot use the client_credentials grant",
+        ));
+    }
+    if !client.allows_grant("client_credentials") {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let usable = |s: &str| client.allows_scope(s) && !PATIENT_ONLY_SCOPES.contains(&s);
+    let scopes: Vec<String> = match requested_scopes(params)? {
+        None => client
+            .scopes
+            .iter()
+            .filter(|s| usable(s))
+            .cloned()
+            .collect(),
+        Some(requested) => {
+            let granted: Vec<String> = requested.into_iter().filter(|s| usable(s)).collect();
+            if granted.is_empty() {
+                return Err(OAuthError::invalid_scope(
+                    "none of the requested scopes is available to this client without a patient",
+                ));
+            }
+            granted
+        }
+    };
+    let now = state.now();
+    let issued = state
+        .store
+        .issue_client_token(
+            &client.id,
+            &scopes,
+            now,
+            state.settings.lifetimes.access_token.0,
+        )
+        .await?;
+    Ok(Value::Object(token_body(&issued, &scopes, now)))
+}
+
 /// The common fields of a successful token response (RFC 6749 §5.1).
 pub fn token_body(
     issued: &IssuedTokens,
@@ -228,7 +343,9 @@ pub fn token_body(
         "expires_in".into(),
         json!((issued.access_expires_at - now).num_seconds()),
     );
-    body.insert("scope".into(), json!(scopes.join(" ")));
+    if !scopes.is_empty() {
+        body.insert("scope".into(), json!(scopes.join(" ")));
+    }
     if let Some(rt) = &issued.refresh_token {
         body.insert("refresh_token".into(), json!(rt));
     }

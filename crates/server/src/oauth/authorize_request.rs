@@ -43,6 +43,27 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     /// The `sub` of a valid `id_token_hint`.
     pub hinted_subject: Option<String>,
+    /// Set when the request came from a pushed authorization request (RFC 9126).
+    pub pushed: Option<PushedRef>,
+}
+
+/// Where a request's parameters came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The browser's query string.
+    Direct,
+    /// The client's back channel (RFC 9126): pushed now, or pushed earlier and named by a
+    /// `request_uri`.
+    Pushed,
+}
+
+/// The pushed request an authorization request was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRef {
+    /// The random part of the `request_uri`.
+    pub handle: String,
+    /// When the browser first brought it: a login after this satisfies `prompt=login`.
+    pub opened_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl AuthorizeRequest {
@@ -104,11 +125,23 @@ pub struct HintKeys<'a> {
     pub jwks: &'a [Value],
 }
 
-/// Validates `params` for `client` (None when the client_id is unknown).
+/// Validates `params`, sent directly by the browser, for `client` (None when the
+/// client_id is unknown).
 pub fn validate(
     params: &Params,
     client: Option<Client>,
     hint_keys: &HintKeys<'_>,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    validate_from(params, client, hint_keys, Source::Direct)
+}
+
+/// Validates `params` from `source`. A client registered with `require_par` is refused
+/// any request that was not pushed (RFC 9126 §6).
+pub fn validate_from(
+    params: &Params,
+    client: Option<Client>,
+    hint_keys: &HintKeys<'_>,
+    source: Source,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
     if matches!(params.duplicated(), Some("client_id" | "redirect_uri")) {
         return Err(page(
@@ -181,6 +214,13 @@ pub fn validate(
             err,
             "invalid_request",
             &format!("parameter {dup} was sent more than once"),
+        );
+    }
+    if source == Source::Direct && client.require_par {
+        return fail(
+            err,
+            "invalid_request",
+            "this app must send its authorization requests to the pushed authorization request endpoint first",
         );
     }
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
@@ -349,6 +389,7 @@ pub fn validate(
         max_age,
         login_hint,
         hinted_subject,
+        pushed: None,
     })
 }
 

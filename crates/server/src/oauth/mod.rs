@@ -3,7 +3,9 @@
 
 pub mod authorize_request;
 pub mod claims;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod id_token;
+pub mod logout_token;
 pub mod pkce;
 pub mod scope;

@@ -219,7 +219,7 @@ fn plain(e: &pfid_store::StoreError) -> String {
 async fn account_create(settings: Settings, a: AccountCreate) -> Result<()> {
     let missing = password::rule_violations(&a.password);
     if !missing.is_empty() {
-        bail!("--password must contain {}", missing.join(", "));
+        bail!("--password: {}", password::describe_violations(&missing));
     }
     pfid_store::normalize::validate_username(&a.username)
         .map_err(|e| anyhow!("--username: {}", plain(&e)))?;

@@ -7,12 +7,16 @@ pub mod csrf;
 pub mod discovery;
 pub mod errors;
 pub mod health;
+pub mod identity;
 pub mod login;
 pub mod pages;
 pub mod params;
+pub mod recovery;
 pub mod routes;
 pub mod security;
 pub mod session;
+pub mod settings;
+pub mod signup;
 pub mod token;
 pub mod userinfo;
 

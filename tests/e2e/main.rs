@@ -5,11 +5,15 @@
 
 mod authorize;
 mod browser;
+mod delivery;
 mod discovery;
 mod foundation;
 mod login;
 mod outbox;
 mod rp;
+mod selfservice;
+mod selfservice_browser;
+mod signup;
 mod support;
 mod token;
 mod userinfo;

@@ -52,7 +52,7 @@ async fn a_patient_signs_up_from_an_invitation_then_logs_in_in_chromium(srv: Tes
     browser.fill("Security question", QUESTION).await;
     browser.fill("Answer", ANSWER).await;
     browser.press("Create account").await;
-    browser.wait_for_url(&srv.url("/account")).await;
+    browser.wait_for_url(&srv.url("/account?done=welcome")).await;
     let text = browser.text().await;
     assert!(text.contains("Jane Doe") && text.contains("Your login is ready"), "{text}");
     browser.press("Log out").await;
@@ -147,7 +147,7 @@ async fn linking_a_second_record_in_chromium(srv: TestServer, inbox: Inbox) {
     assert!(browser.text().await.contains("Tommy Doe"));
     browser.choose("I am a parent or guardian").await;
     browser.press("Link record").await;
-    browser.wait_for_url(&srv.url("/account")).await;
+    browser.wait_for_url(&srv.url("/account?done=linked")).await;
     let text = browser.text().await;
     assert!(text.contains("Jane Doe") && text.contains("Tommy Doe"), "{text}");
     browser.close().await;

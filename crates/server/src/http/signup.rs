@@ -87,7 +87,7 @@ fn closed(state: &AppState, why: Option<InvitationState>) -> HttpResponse {
         product: state.product(),
         title: first,
         paragraphs: vec![
-            "Please ask your healthcare provider to send you a new invitation.".into(),
+            "Please ask your healthcare provider for a new invitation.".into(),
             "If you already created your login, you can log in.".into(),
         ],
         link: Some(("/login".into(), "Log in".into())),

@@ -41,7 +41,15 @@ async fn wait_until_sent(srv: &TestServer, id: &str) {
 async fn request_reset(srv: &TestServer) {
     let browser = pfid_tests::new_browser();
     let (_, page) = get_page(srv, &browser, "/forgot-password").await;
-    let resp = submit(srv, &browser, &page, "/forgot-password", &[("username", "jane")], "Reset password").await;
+    let resp = submit(
+        srv,
+        &browser,
+        &page,
+        "/forgot-password",
+        &[("username", "jane")],
+        "Reset password",
+    )
+    .await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -68,7 +76,10 @@ async fn a_mail_outage_delays_a_reset_email_and_loses_nothing(srv: TestServer, m
     assert_eq!(inbox.mail.mails_to("jane@example.com").len(), 1);
     // The link in the delayed email works.
     let link = mail.link_to("/reset-password/");
-    assert_eq!(get_page(&srv, &pfid_tests::new_browser(), &link).await.0, 200);
+    assert_eq!(
+        get_page(&srv, &pfid_tests::new_browser(), &link).await.0,
+        200
+    );
 }
 
 async fn a_gateway_outage_delays_a_code_and_loses_nothing(srv: TestServer, inbox: Inbox) {
@@ -80,7 +91,8 @@ async fn a_gateway_outage_delays_a_code_and_loses_nothing(srv: TestServer, inbox
         .await
         .link_to("/reset-password/");
     inbox.sms.set_down(true);
-    let (browser, path, page) = crate::selfservice::mobile_path(&srv, &link, "555-010-2000", "text").await;
+    let (browser, path, page) =
+        crate::selfservice::mobile_path(&srv, &link, "555-010-2000", "text").await;
     let failed = wait_for_failed_attempt(&srv).await;
     assert_eq!(failed.recipient, "+15550102000");
     assert!(failed.last_error.unwrap().contains("503"));
@@ -90,8 +102,20 @@ async fn a_gateway_outage_delays_a_code_and_loses_nothing(srv: TestServer, inbox
     let sms = inbox.sms.wait_for("+15550102000").await;
     wait_until_sent(&srv, &failed.id).await;
     assert_eq!(inbox.sms.messages().len(), 1);
-    let resp = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", &sms.code())], "Verify").await;
-    assert_eq!(resp.status(), 200, "the delayed code still works within its 10 minutes");
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/code"),
+        &[("code", &sms.code())],
+        "Verify",
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "the delayed code still works within its 10 minutes"
+    );
 }
 
 /// Like `both_backends!`, for cases that start their own server (their sinks must be
@@ -136,14 +160,19 @@ async fn a_restarted_node_resumes_sending(backend: Backend) {
     wait_until_sent(&srv, &failed.id).await;
     assert_eq!(inbox.mail.mails_to("jane@example.com").len(), 1);
     // Links are built from the (new) issuer.
-    assert!(mail.link_to("/reset-password/").starts_with("http://127.0.0.1:"));
+    assert!(mail
+        .link_to("/reset-password/")
+        .starts_with("http://127.0.0.1:"));
 }
 
 async fn start_with_mail(backend: Backend, url: String) -> Option<(TestServer, SmsSink)> {
     let sms = SmsSink::start().await;
     let srv = TestServer::start_with(
         backend,
-        &[("PFID__MAIL__SMTP_URL", url), ("PFID__SMS__GATEWAY_URL", sms.url.clone())],
+        &[
+            ("PFID__MAIL__SMTP_URL", url),
+            ("PFID__SMS__GATEWAY_URL", sms.url.clone()),
+        ],
     )
     .await?;
     Some((srv, sms))
@@ -160,7 +189,11 @@ async fn tls_required_never_falls_back_to_clear_text(backend: Backend) {
     let failed = wait_for_failed_attempt(&srv).await;
     // The client asked for STARTTLS and began a handshake; it never sent the mail in
     // clear when the handshake could not complete.
-    assert!(sink.commands().contains(&"STARTTLS".to_owned()), "{:?}", sink.commands());
+    assert!(
+        sink.commands().contains(&"STARTTLS".to_owned()),
+        "{:?}",
+        sink.commands()
+    );
     assert!(sink.tls_hellos() >= 1);
     assert!(sink.mails().is_empty());
     assert!(!sink.commands().contains(&"MAIL".to_owned()));
@@ -176,7 +209,14 @@ async fn smtps_speaks_tls_from_the_first_byte(backend: Backend) {
     patient_login(&srv, "jane", "jane@example.com").await;
     request_reset(&srv).await;
     wait_for_failed_attempt(&srv).await;
-    assert!(sink.tls_hellos() >= 1, "the first bytes were a TLS ClientHello");
-    assert!(sink.commands().is_empty(), "no SMTP command in clear: {:?}", sink.commands());
+    assert!(
+        sink.tls_hellos() >= 1,
+        "the first bytes were a TLS ClientHello"
+    );
+    assert!(
+        sink.commands().is_empty(),
+        "no SMTP command in clear: {:?}",
+        sink.commands()
+    );
     assert!(sink.mails().is_empty());
 }

@@ -58,8 +58,16 @@ pub async fn patient_login(srv: &TestServer, username: &str, email: &str) -> Acc
         .unwrap()
 }
 
-pub async fn get_page(srv: &TestServer, browser: &reqwest::Client, url: &str) -> (StatusCode, String) {
-    let url = if url.starts_with('/') { srv.url(url) } else { url.to_owned() };
+pub async fn get_page(
+    srv: &TestServer,
+    browser: &reqwest::Client,
+    url: &str,
+) -> (StatusCode, String) {
+    let url = if url.starts_with('/') {
+        srv.url(url)
+    } else {
+        url.to_owned()
+    };
     let resp = browser.get(url).send().await.unwrap();
     (resp.status(), resp.text().await.unwrap())
 }
@@ -99,10 +107,24 @@ pub async fn can_log_in(srv: &TestServer, login: &str, password: &str) -> bool {
 }
 
 /// Asks for a reset of `username` and returns the n-th reset link mailed to `email`.
-pub async fn reset_link(srv: &TestServer, inbox: &Inbox, username: &str, email: &str, n: usize) -> String {
+pub async fn reset_link(
+    srv: &TestServer,
+    inbox: &Inbox,
+    username: &str,
+    email: &str,
+    n: usize,
+) -> String {
     let browser = pfid_tests::new_browser();
     let (_, page) = get_page(srv, &browser, "/forgot-password").await;
-    let resp = submit(srv, &browser, &page, "/forgot-password", &[("username", username)], "Reset password").await;
+    let resp = submit(
+        srv,
+        &browser,
+        &page,
+        "/forgot-password",
+        &[("username", username)],
+        "Reset password",
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("we have sent an email"));
     let mail = inbox.mail.wait_for_nth(email, "Reset your", n).await;
@@ -139,7 +161,13 @@ async fn forgot_password_by_security_question_resets_and_ends_every_session_and_
 ) {
     let account = patient_login(&srv, "jane", "jane@example.com").await;
     let rp = support::web_client(&srv).await;
-    let code = support::code_for(&srv, &rp, "jane", &[("scope", "openid email offline_access")]).await;
+    let code = support::code_for(
+        &srv,
+        &rp,
+        "jane",
+        &[("scope", "openid email offline_access")],
+    )
+    .await;
     let (_, tokens) = support::exchange(&srv, &rp, &code, None).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let session = signed_in(&srv, "jane", PASSWORD).await;
@@ -148,17 +176,34 @@ async fn forgot_password_by_security_question_resets_and_ends_every_session_and_
     let link = reset_link(&srv, &inbox, "jane", "jane@example.com", 1).await;
     let mail = inbox.mail.wait_for("jane@example.com", "Reset your").await;
     assert!(mail.html().unwrap().contains(">Reset password</a>"));
-    assert!(link.starts_with(&srv.base), "links are built from server.issuer: {link}");
+    assert!(
+        link.starts_with(&srv.base),
+        "links are built from server.issuer: {link}"
+    );
 
     let browser = pfid_tests::new_browser();
     let (status, page) = get_page(&srv, &browser, &link).await;
     assert_eq!(status, 200);
-    assert!(page.contains("Answer your security question") && page.contains("Request a security code via mobile"));
+    assert!(
+        page.contains("Answer your security question")
+            && page.contains("Request a security code via mobile")
+    );
     let path = url::Url::parse(&link).unwrap().path().to_owned();
-    let resp = submit(&srv, &browser, &page, &format!("{path}/continue"), &[("method", "question")], "Continue").await;
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/continue"),
+        &[("method", "question")],
+        "Continue",
+    )
+    .await;
     let page = resp.text().await.unwrap();
     assert!(page.contains("Date of Birth (YYYY/MM/DD)"));
-    assert!(page.contains(&format!("<label for=\"answer\">{QUESTION}</label>")), "{page}");
+    assert!(
+        page.contains(&format!("<label for=\"answer\">{QUESTION}</label>")),
+        "{page}"
+    );
     // The answer is compared ignoring case and surrounding space.
     let resp = submit(
         &srv,
@@ -182,9 +227,16 @@ async fn forgot_password_by_security_question_resets_and_ends_every_session_and_
     )
     .await;
     assert_eq!(resp.status(), 200);
-    assert!(resp.text().await.unwrap().contains("Your password was changed"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("Your password was changed"));
 
-    let notice = inbox.mail.wait_for("jane@example.com", "password was changed").await;
+    let notice = inbox
+        .mail
+        .wait_for("jane@example.com", "password was changed")
+        .await;
     assert!(notice.text().contains("signed out everywhere"));
     // Every session ended, and every token the login granted.
     let (status, _) = {
@@ -217,9 +269,21 @@ pub async fn mobile_path(
     let browser = pfid_tests::new_browser();
     let path = url::Url::parse(link).unwrap().path().to_owned();
     let (_, page) = get_page(srv, &browser, link).await;
-    let resp = submit(srv, &browser, &page, &format!("{path}/continue"), &[("method", "mobile")], "Continue").await;
+    let resp = submit(
+        srv,
+        &browser,
+        &page,
+        &format!("{path}/continue"),
+        &[("method", "mobile")],
+        "Continue",
+    )
+    .await;
     let page = resp.text().await.unwrap();
-    assert!(page.contains("Phone number from doctor&#39;s record") || page.contains("Phone number from doctor's record"), "{page}");
+    assert!(
+        page.contains("Phone number from doctor&#39;s record")
+            || page.contains("Phone number from doctor's record"),
+        "{page}"
+    );
     let resp = submit(
         srv,
         &browser,
@@ -241,11 +305,22 @@ async fn forgot_password_by_text_code_resets_the_password(srv: TestServer, inbox
     let (browser, path, page) = mobile_path(&srv, &link, "+1 (555) 010-2000", "text").await;
     let sms = inbox.sms.wait_for("+15550102000").await;
     assert_eq!(sms.channel, "text");
-    assert_eq!(sms.authorization.as_deref(), Some("Bearer test-gateway-token"));
+    assert_eq!(
+        sms.authorization.as_deref(),
+        Some("Bearer test-gateway-token")
+    );
     assert!(sms.message.contains("Patient Fusion"));
     let code = sms.code();
     assert_eq!(code.len(), 6);
-    let resp = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", &code)], "Verify").await;
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/code"),
+        &[("code", &code)],
+        "Verify",
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let page = resp.text().await.unwrap();
     let resp = submit(
@@ -268,30 +343,62 @@ async fn a_voice_code_is_spoken_digit_by_digit_and_works(srv: TestServer, inbox:
     let call = inbox.sms.wait_for("+15550102000").await;
     assert_eq!(call.channel, "voice");
     let code = call.code();
-    let spelled = code.chars().map(String::from).collect::<Vec<_>>().join(", ");
+    let spelled = code
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(", ");
     assert!(call.message.contains(&spelled), "{}", call.message);
-    let resp = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", &code)], "Verify").await;
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/code"),
+        &[("code", &code)],
+        "Verify",
+    )
+    .await;
     assert!(resp.text().await.unwrap().contains("Retype password"));
     // The resend link sends a new code by text; the earlier one stops working.
     let resend = {
         let (_, fresh) = get_page(&srv, &browser, &link).await;
         fresh
     };
-    assert!(resend.contains("Retype password"), "a verified flow goes straight to the password");
+    assert!(
+        resend.contains("Retype password"),
+        "a verified flow goes straight to the password"
+    );
 }
 
-async fn forgot_password_answers_the_same_whether_or_not_the_username_exists(srv: TestServer, inbox: Inbox) {
+async fn forgot_password_answers_the_same_whether_or_not_the_username_exists(
+    srv: TestServer,
+    inbox: Inbox,
+) {
     patient_login(&srv, "jane", "jane@example.com").await;
     let browser = pfid_tests::new_browser();
     let mut answers = Vec::new();
     for username in ["jane", "nobody-here", "jane"] {
         let (_, page) = get_page(&srv, &browser, "/forgot-password").await;
-        let resp = submit(&srv, &browser, &page, "/forgot-password", &[("username", username)], "Reset password").await;
+        let resp = submit(
+            &srv,
+            &browser,
+            &page,
+            "/forgot-password",
+            &[("username", username)],
+            "Reset password",
+        )
+        .await;
         answers.push((resp.status(), without_csrf(&resp.text().await.unwrap())));
     }
-    assert_eq!(answers[0], answers[1], "known and unknown usernames get the same page");
+    assert_eq!(
+        answers[0], answers[1],
+        "known and unknown usernames get the same page"
+    );
     assert_eq!(answers[0], answers[2]);
-    inbox.mail.wait_for_nth("jane@example.com", "Reset your", 2).await;
+    inbox
+        .mail
+        .wait_for_nth("jane@example.com", "Reset your", 2)
+        .await;
     assert!(inbox
         .mail
         .mails()
@@ -311,11 +418,18 @@ async fn a_reset_link_works_once_and_a_newer_link_replaces_it(srv: TestServer, i
 
     let (browser, path, page) = mobile_path(&srv, &second, "555-010-2000", "text").await;
     let code = inbox.sms.wait_for("+15550102000").await.code();
-    let page = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", &code)], "Verify")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/code"),
+        &[("code", &code)],
+        "Verify",
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     let resp = submit(
         &srv,
         &browser,
@@ -332,7 +446,10 @@ async fn a_reset_link_works_once_and_a_newer_link_replaces_it(srv: TestServer, i
     assert!(page.contains("already used"));
     let replay = browser
         .post(srv.url(&format!("{path}/password")))
-        .form(&[("password", "Other-Pass-99"), ("password2", "Other-Pass-99")])
+        .form(&[
+            ("password", "Other-Pass-99"),
+            ("password2", "Other-Pass-99"),
+        ])
         .send()
         .await
         .unwrap();
@@ -344,7 +461,10 @@ async fn a_reset_link_expires_after_an_hour(srv: TestServer, inbox: Inbox) {
     patient_login(&srv, "jane", "jane@example.com").await;
     let link = reset_link(&srv, &inbox, "jane", "jane@example.com", 1).await;
     srv.clock.advance(chrono::Duration::minutes(59));
-    assert_eq!(get_page(&srv, &pfid_tests::new_browser(), &link).await.0, 200);
+    assert_eq!(
+        get_page(&srv, &pfid_tests::new_browser(), &link).await.0,
+        200
+    );
     srv.clock.advance(chrono::Duration::minutes(2));
     let (status, page) = get_page(&srv, &pfid_tests::new_browser(), &link).await;
     assert_eq!(status, 410);
@@ -358,28 +478,61 @@ async fn a_wrong_code_five_times_kills_the_code(srv: TestServer, inbox: Inbox) {
     let code = inbox.sms.wait_for("+15550102000").await.code();
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for tries_left in (0..5).rev() {
-        let resp = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", wrong)], "Verify").await;
+        let resp = submit(
+            &srv,
+            &browser,
+            &page,
+            &format!("{path}/code"),
+            &[("code", wrong)],
+            "Verify",
+        )
+        .await;
         assert_eq!(resp.status(), 400);
         page = resp.text().await.unwrap();
         if tries_left > 0 {
-            assert!(page.contains(&format!("try {tries_left} more time")), "{page}");
+            assert!(
+                page.contains(&format!("try {tries_left} more time")),
+                "{page}"
+            );
         } else {
             assert!(page.contains("no longer works"), "{page}");
         }
     }
-    let resp = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", &code)], "Verify").await;
-    assert_eq!(resp.status(), 400, "the right code no longer works after five wrong tries");
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/code"),
+        &[("code", &code)],
+        "Verify",
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        400,
+        "the right code no longer works after five wrong tries"
+    );
     assert!(resp.text().await.unwrap().contains("no longer works"));
     // A new code, sent by the resend link, works again.
     let resend = format!(
         "{path}/resend?csrf_token={}",
-        Form::find(&page, &format!("{path}/code")).get("csrf_token").unwrap()
+        Form::find(&page, &format!("{path}/code"))
+            .get("csrf_token")
+            .unwrap()
     );
     let (status, page) = get_page(&srv, &browser, &resend).await;
     assert_eq!(status, 200);
     let fresh = inbox.sms.wait_for_nth("+15550102000", 2).await;
     assert_eq!(fresh.channel, "text");
-    let resp = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", &fresh.code())], "Verify").await;
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/code"),
+        &[("code", &fresh.code())],
+        "Verify",
+    )
+    .await;
     assert!(resp.text().await.unwrap().contains("Retype password"));
 }
 
@@ -389,11 +542,18 @@ async fn wrong_answers_five_times_kill_the_reset_link(srv: TestServer, inbox: In
     let browser = pfid_tests::new_browser();
     let path = url::Url::parse(&link).unwrap().path().to_owned();
     let (_, page) = get_page(&srv, &browser, &link).await;
-    let mut page = submit(&srv, &browser, &page, &format!("{path}/continue"), &[("method", "question")], "Continue")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let mut page = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/continue"),
+        &[("method", "question")],
+        "Continue",
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     // A right answer with a wrong birth date is still wrong, and says nothing of which.
     for i in 0..5 {
         let resp = submit(
@@ -422,11 +582,18 @@ async fn a_reset_refuses_weak_common_and_mismatched_passwords(srv: TestServer, i
     let link = reset_link(&srv, &inbox, "jane", "jane@example.com", 1).await;
     let (browser, path, page) = mobile_path(&srv, &link, "555-010-2000", "text").await;
     let code = inbox.sms.wait_for("+15550102000").await.code();
-    let mut page = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", &code)], "Verify")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let mut page = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/code"),
+        &[("code", &code)],
+        "Verify",
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     // The rule is on the page before anything is typed.
     assert!(page.contains(pfid_store::password::RULE_TEXT));
     for (pw, retyped, says) in [
@@ -460,10 +627,20 @@ async fn the_phone_must_be_the_one_on_the_patients_own_record(srv: TestServer, i
     assert!(page.contains("If this number matches the one on your record"));
     let resend = format!(
         "{path}/resend?csrf_token={}",
-        Form::find(&page, &format!("{path}/code")).get("csrf_token").unwrap()
+        Form::find(&page, &format!("{path}/code"))
+            .get("csrf_token")
+            .unwrap()
     );
     assert_eq!(get_page(&srv, &browser, &resend).await.0, 200);
-    let resp = submit(&srv, &browser, &page, &format!("{path}/code"), &[("code", "123456")], "Verify").await;
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/code"),
+        &[("code", "123456")],
+        "Verify",
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     // The right number works in the same flow.
     let (_, _, _) = mobile_path(&srv, &link, "555-010-2000", "text").await;
@@ -480,7 +657,12 @@ async fn self_service_forms_refuse_a_missing_csrf_token(srv: TestServer, inbox: 
         ("/forgot-password", vec![("username", "jane")]),
         ("/forgot-username", vec![("email", "jane@example.com")]),
     ] {
-        let resp = browser.post(srv.url(path)).form(&fields).send().await.unwrap();
+        let resp = browser
+            .post(srv.url(path))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 403, "{path}");
         assert!(resp.text().await.unwrap().contains("This page expired"));
     }
@@ -503,11 +685,26 @@ async fn self_service_forms_refuse_a_missing_csrf_token(srv: TestServer, inbox: 
     let session = signed_in(&srv, "jane", PASSWORD).await;
     for (path, fields) in [
         ("/account/username", vec![("username", "janet")]),
-        ("/account/password", vec![("current_password", PASSWORD), ("password", NEW_PASSWORD), ("password2", NEW_PASSWORD)]),
+        (
+            "/account/password",
+            vec![
+                ("current_password", PASSWORD),
+                ("password", NEW_PASSWORD),
+                ("password2", NEW_PASSWORD),
+            ],
+        ),
         ("/account/deactivate", vec![("current_password", PASSWORD)]),
-        ("/account/contact", vec![("email", "other@example.com"), ("phone", "")]),
+        (
+            "/account/contact",
+            vec![("email", "other@example.com"), ("phone", "")],
+        ),
     ] {
-        let resp = session.post(srv.url(path)).form(&fields).send().await.unwrap();
+        let resp = session
+            .post(srv.url(path))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 403, "{path}");
     }
     assert!(can_log_in(&srv, "jane", PASSWORD).await);
@@ -524,7 +721,15 @@ async fn forgot_username_mails_the_username_and_answers_the_same_for_unknown_add
     for email in ["Jane@Example.com", "nobody@example.com"] {
         let (_, page) = get_page(&srv, &browser, "/forgot-username").await;
         assert!(page.contains("<label for=\"email\">Email address</label>"));
-        let resp = submit(&srv, &browser, &page, "/forgot-username", &[("email", email)], "Verify identity").await;
+        let resp = submit(
+            &srv,
+            &browser,
+            &page,
+            "/forgot-username",
+            &[("email", email)],
+            "Verify identity",
+        )
+        .await;
         answers.push((resp.status(), without_csrf(&resp.text().await.unwrap())));
     }
     assert_eq!(answers[0], answers[1]);
@@ -541,24 +746,49 @@ async fn forgot_password_requests_are_throttled_per_username(srv: TestServer, in
     let mut last = StatusCode::OK;
     for _ in 0..6 {
         let (_, page) = get_page(&srv, &browser, "/forgot-password").await;
-        last = submit(&srv, &browser, &page, "/forgot-password", &[("username", "JANE")], "Reset password")
-            .await
-            .status();
+        last = submit(
+            &srv,
+            &browser,
+            &page,
+            "/forgot-password",
+            &[("username", "JANE")],
+            "Reset password",
+        )
+        .await
+        .status();
     }
     assert_eq!(last, 429, "the sixth request within the hour is refused");
-    inbox.mail.wait_for_nth("jane@example.com", "Reset your", 5).await;
+    inbox
+        .mail
+        .wait_for_nth("jane@example.com", "Reset your", 5)
+        .await;
     // An unknown username is throttled alike, so the throttle reveals nothing.
     let mut unknown = StatusCode::OK;
     for _ in 0..6 {
         let (_, page) = get_page(&srv, &browser, "/forgot-password").await;
-        unknown = submit(&srv, &browser, &page, "/forgot-password", &[("username", "ghost")], "Reset password")
-            .await
-            .status();
+        unknown = submit(
+            &srv,
+            &browser,
+            &page,
+            "/forgot-password",
+            &[("username", "ghost")],
+            "Reset password",
+        )
+        .await
+        .status();
     }
     assert_eq!(unknown, 429);
     srv.clock.advance(chrono::Duration::minutes(61));
     let (_, page) = get_page(&srv, &browser, "/forgot-password").await;
-    let resp = submit(&srv, &browser, &page, "/forgot-password", &[("username", "jane")], "Reset password").await;
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        "/forgot-password",
+        &[("username", "jane")],
+        "Reset password",
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let _ = selfservice::MAX_ATTEMPTS;
 }
@@ -584,11 +814,17 @@ pub mod support_db {
             Backend::Sqlite => {
                 let path = srv.db.url.trim_start_matches("sqlite://").to_owned();
                 let mut c = diesel::SqliteConnection::establish(&path).unwrap();
-                diesel::sql_query(sql).get_result::<Count>(&mut c).unwrap().n
+                diesel::sql_query(sql)
+                    .get_result::<Count>(&mut c)
+                    .unwrap()
+                    .n
             }
             Backend::Postgres => {
                 let mut c = diesel::PgConnection::establish(&srv.db.url).unwrap();
-                diesel::sql_query(sql).get_result::<Count>(&mut c).unwrap().n
+                diesel::sql_query(sql)
+                    .get_result::<Count>(&mut c)
+                    .unwrap()
+                    .n
             }
         }
     }

@@ -25,7 +25,10 @@ async fn log_in(browser: &Browser, srv: &TestServer, username: &str, password: &
     browser.wait_for_url(&srv.url("/account")).await;
 }
 
-async fn a_patient_signs_up_from_an_invitation_then_logs_in_in_chromium(srv: TestServer, inbox: Inbox) {
+async fn a_patient_signs_up_from_an_invitation_then_logs_in_in_chromium(
+    srv: TestServer,
+    inbox: Inbox,
+) {
     let Some(browser) = Browser::launch().await else {
         return;
     };
@@ -33,14 +36,18 @@ async fn a_patient_signs_up_from_an_invitation_then_logs_in_in_chromium(srv: Tes
     let (link, _pin) = invite(&srv, &inbox, &p.id, "jane@example.com", 1).await;
     browser.goto(&link).await;
     assert!(browser.text().await.contains("Hello Jane"));
-    browser.fill("Phone number from doctor's record", "555 010 2000").await;
+    browser
+        .fill("Phone number from doctor's record", "555 010 2000")
+        .await;
     browser.choose("Text").await;
     browser.press("Request").await;
     inbox.sms.wait_for("+15550102000").await;
     // "Troubles with the security code? Click 'send me the code via text message'."
     browser.follow("send me the code via text message").await;
     let code = inbox.sms.wait_for_nth("+15550102000", 2).await.code();
-    browser.fill("Date of Birth (YYYY/MM/DD)", "1980/04/02").await;
+    browser
+        .fill("Date of Birth (YYYY/MM/DD)", "1980/04/02")
+        .await;
     browser.fill("Security code", &code).await;
     browser.press("Verify").await;
     let text = browser.text().await;
@@ -52,9 +59,14 @@ async fn a_patient_signs_up_from_an_invitation_then_logs_in_in_chromium(srv: Tes
     browser.fill("Security question", QUESTION).await;
     browser.fill("Answer", ANSWER).await;
     browser.press("Create account").await;
-    browser.wait_for_url(&srv.url("/account?done=welcome")).await;
+    browser
+        .wait_for_url(&srv.url("/account?done=welcome"))
+        .await;
     let text = browser.text().await;
-    assert!(text.contains("Jane Doe") && text.contains("Your login is ready"), "{text}");
+    assert!(
+        text.contains("Jane Doe") && text.contains("Your login is ready"),
+        "{text}"
+    );
     browser.press("Log out").await;
     assert!(browser.text().await.contains("You have logged out"));
     log_in(&browser, &srv, "jane.doe", NEW_PASSWORD).await;
@@ -76,7 +88,9 @@ async fn forgot_password_by_security_question_in_chromium(srv: TestServer, inbox
     browser.goto(&mail.link_to("/reset-password/")).await;
     browser.choose("Answer your security question").await;
     browser.press("Continue").await;
-    browser.fill("Date of Birth (YYYY/MM/DD)", "1980/04/02").await;
+    browser
+        .fill("Date of Birth (YYYY/MM/DD)", "1980/04/02")
+        .await;
     browser.fill(QUESTION, "rex the dog").await;
     browser.press("Submit").await;
     browser.fill("Password", NEW_PASSWORD).await;
@@ -100,7 +114,9 @@ async fn forgot_password_by_text_code_in_chromium(srv: TestServer, inbox: Inbox)
     browser.goto(&mail.link_to("/reset-password/")).await;
     browser.choose("Request a security code via mobile").await;
     browser.press("Continue").await;
-    browser.fill("Phone number from doctor's record", "(555) 010-2000").await;
+    browser
+        .fill("Phone number from doctor's record", "(555) 010-2000")
+        .await;
     browser.choose("Text").await;
     browser.press("Request").await;
     let code = inbox.sms.wait_for("+15550102000").await.code();
@@ -149,6 +165,9 @@ async fn linking_a_second_record_in_chromium(srv: TestServer, inbox: Inbox) {
     browser.press("Link record").await;
     browser.wait_for_url(&srv.url("/account?done=linked")).await;
     let text = browser.text().await;
-    assert!(text.contains("Jane Doe") && text.contains("Tommy Doe"), "{text}");
+    assert!(
+        text.contains("Jane Doe") && text.contains("Tommy Doe"),
+        "{text}"
+    );
     browser.close().await;
 }

@@ -261,10 +261,9 @@ impl TestServer {
         let port = listener.local_addr().expect("local addr").port();
         let mut settings = self.state.settings.clone();
         settings.server.bind = format!("127.0.0.1:{port}").parse().expect("socket address");
-        settings.server.issuer = pfid_server::config::Issuer::parse(&format!(
-            "http://127.0.0.1:{port}"
-        ))
-        .expect("issuer");
+        settings.server.issuer =
+            pfid_server::config::Issuer::parse(&format!("http://127.0.0.1:{port}"))
+                .expect("issuer");
         let app = Application::build_on(settings, Arc::new(self.clock.clone()), listener)
             .await
             .unwrap_or_else(|e| panic!("test server failed to restart: {e}"));

@@ -106,8 +106,8 @@ fn decode(body: &str, encoding: &str) -> String {
             let mut i = 0;
             while i < bytes.len() {
                 if bytes[i] == b'=' && i + 2 < bytes.len() + 1 {
-                    let hex = std::str::from_utf8(&bytes[i + 1..(i + 3).min(bytes.len())])
-                        .unwrap_or("");
+                    let hex =
+                        std::str::from_utf8(&bytes[i + 1..(i + 3).min(bytes.len())]).unwrap_or("");
                     if let Ok(b) = u8::from_str_radix(hex, 16) {
                         out.push(b);
                         i += 3;

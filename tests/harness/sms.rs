@@ -84,11 +84,7 @@ impl SmsSink {
     /// Waits for the `n`-th message to `to` (E.164) and returns it.
     pub async fn wait_for_nth(&self, to: &str, n: usize) -> Sms {
         for _ in 0..400 {
-            let found: Vec<Sms> = self
-                .messages()
-                .into_iter()
-                .filter(|m| m.to == to)
-                .collect();
+            let found: Vec<Sms> = self.messages().into_iter().filter(|m| m.to == to).collect();
             if found.len() >= n {
                 return found[n - 1].clone();
             }

@@ -18,8 +18,8 @@ use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 use crate::output::report;
-use crate::{AccountCommand, Cli, ClientCommand, Command, DbCommand, KeysCommand, PatientCommand};
 use crate::InviteCommand;
+use crate::{AccountCommand, Cli, ClientCommand, Command, DbCommand, KeysCommand, PatientCommand};
 
 fn init_logging(settings: &Settings, serving: bool) {
     let default = if serving {

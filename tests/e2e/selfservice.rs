@@ -153,6 +153,7 @@ both_backends_messaging!(
     self_service_forms_refuse_a_missing_csrf_token,
     forgot_username_mails_the_username_and_answers_the_same_for_unknown_addresses,
     forgot_password_requests_are_throttled_per_username,
+    a_legacy_reset_link_goes_straight_to_a_new_password_and_activates_the_login,
 );
 
 async fn forgot_password_by_security_question_resets_and_ends_every_session_and_token(
@@ -793,6 +794,61 @@ async fn forgot_password_requests_are_throttled_per_username(srv: TestServer, in
     let _ = selfservice::MAX_ATTEMPTS;
 }
 
+async fn a_legacy_reset_link_goes_straight_to_a_new_password_and_activates_the_login(
+    srv: TestServer,
+    inbox: Inbox,
+) {
+    let account = patient_login(&srv, "jane", "jane@example.com").await;
+    // A legacy login as the migration leaves it: its old hash, awaiting the reset.
+    support_db::execute(
+        &srv,
+        &format!(
+            "UPDATE accounts SET status = 'must_reset', legacy_password_hash = password_hash, \
+             password_hash = NULL WHERE id = '{}'",
+            account.id
+        ),
+    );
+    let legacy = srv.store().account(&account.id).await.unwrap().unwrap();
+    srv.state
+        .send_reset_link(&legacy, selfservice::ResetKind::LegacyUpgrade)
+        .await
+        .unwrap();
+    let link = inbox
+        .mail
+        .wait_for("jane@example.com", "Reset your")
+        .await
+        .link_to("/reset-password/");
+    let browser = pfid_tests::new_browser();
+    let (status, page) = get_page(&srv, &browser, &link).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Retype password"), "no identity step: {page}");
+    assert!(!page.contains("Answer your security question"));
+    let path = url::Url::parse(&link).unwrap().path().to_owned();
+    let resp = submit(
+        &srv,
+        &browser,
+        &page,
+        &format!("{path}/password"),
+        &[("password", NEW_PASSWORD), ("password2", NEW_PASSWORD)],
+        "Save new password",
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let after = srv.store().account(&account.id).await.unwrap().unwrap();
+    assert_eq!(after.status, pfid_store::accounts::AccountStatus::Active);
+    assert!(after.legacy_password_hash.is_none());
+    assert!(after.password_hash.unwrap().starts_with("$argon2id$"));
+    assert!(can_log_in(&srv, "jane", NEW_PASSWORD).await);
+    inbox
+        .mail
+        .wait_for("jane@example.com", "password was changed")
+        .await;
+    // A forgot-password link (not a legacy one) still asks who you are first.
+    let link = reset_link(&srv, &inbox, "jane", "jane@example.com", 2).await;
+    let (_, page) = get_page(&srv, &pfid_tests::new_browser(), &link).await;
+    assert!(page.contains("Answer your security question"));
+}
+
 /// Direct looks at the database for what HTTP cannot show (token families).
 pub mod support_db {
     use diesel::prelude::*;
@@ -803,6 +859,22 @@ pub mod support_db {
     struct Count {
         #[diesel(sql_type = BigInt)]
         n: i64,
+    }
+
+    /// Runs one statement (fixtures the store has no function for, such as a legacy
+    /// login, which the migration crate creates).
+    pub fn execute(srv: &TestServer, sql: &str) {
+        match srv.backend {
+            Backend::Sqlite => {
+                let path = srv.db.url.trim_start_matches("sqlite://").to_owned();
+                let mut c = diesel::SqliteConnection::establish(&path).unwrap();
+                diesel::sql_query(sql).execute(&mut c).unwrap();
+            }
+            Backend::Postgres => {
+                let mut c = diesel::PgConnection::establish(&srv.db.url).unwrap();
+                diesel::sql_query(sql).execute(&mut c).unwrap();
+            }
+        }
     }
 
     /// Token families of an account not yet revoked.

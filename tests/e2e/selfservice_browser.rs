@@ -35,7 +35,7 @@ async fn a_patient_signs_up_from_an_invitation_then_logs_in_in_chromium(
     let p = record(&srv, "Jane", "jane@example.com").await;
     let (link, _pin) = invite(&srv, &inbox, &p.id, "jane@example.com", 1).await;
     browser.goto(&link).await;
-    assert!(browser.text().await.contains("Hello Jane"));
+    browser.wait_for_text("Hello Jane").await;
     browser
         .fill("Phone number from doctor's record", "555 010 2000")
         .await;
@@ -50,8 +50,7 @@ async fn a_patient_signs_up_from_an_invitation_then_logs_in_in_chromium(
         .await;
     browser.fill("Security code", &code).await;
     browser.press("Verify").await;
-    let text = browser.text().await;
-    assert!(text.contains("Create your login"), "{text}");
+    let text = browser.wait_for_text("Create your login").await;
     assert!(text.contains("at least 8 characters"));
     browser.fill("Username", "jane.doe").await;
     browser.fill("Password", NEW_PASSWORD).await;
@@ -68,9 +67,9 @@ async fn a_patient_signs_up_from_an_invitation_then_logs_in_in_chromium(
         "{text}"
     );
     browser.press("Log out").await;
-    assert!(browser.text().await.contains("You have logged out"));
+    browser.wait_for_text("You have logged out").await;
     log_in(&browser, &srv, "jane.doe", NEW_PASSWORD).await;
-    assert!(browser.text().await.contains("jane.doe"));
+    browser.wait_for_text("jane.doe").await;
     browser.close().await;
 }
 
@@ -83,7 +82,7 @@ async fn forgot_password_by_security_question_in_chromium(srv: TestServer, inbox
     browser.follow("Forgot password?").await;
     browser.fill("Enter username", "jane").await;
     browser.press("Reset password").await;
-    assert!(browser.text().await.contains("we have sent an email"));
+    browser.wait_for_text("we have sent an email").await;
     let mail = inbox.mail.wait_for("jane@example.com", "Reset your").await;
     browser.goto(&mail.link_to("/reset-password/")).await;
     browser.choose("Answer your security question").await;
@@ -96,7 +95,7 @@ async fn forgot_password_by_security_question_in_chromium(srv: TestServer, inbox
     browser.fill("Password", NEW_PASSWORD).await;
     browser.fill("Retype password", NEW_PASSWORD).await;
     browser.press("Save new password").await;
-    assert!(browser.text().await.contains("Your password was changed"));
+    browser.wait_for_text("Your password was changed").await;
     browser.follow("Log in").await;
     log_in(&browser, &srv, "jane", NEW_PASSWORD).await;
     browser.close().await;
@@ -125,7 +124,7 @@ async fn forgot_password_by_text_code_in_chromium(srv: TestServer, inbox: Inbox)
     browser.fill("Password", NEW_PASSWORD).await;
     browser.fill("Retype password", NEW_PASSWORD).await;
     browser.press("Save new password").await;
-    assert!(browser.text().await.contains("Your password was changed"));
+    browser.wait_for_text("Your password was changed").await;
     log_in(&browser, &srv, "jane", NEW_PASSWORD).await;
     browser.close().await;
 }
@@ -139,7 +138,7 @@ async fn forgot_username_in_chromium(srv: TestServer, inbox: Inbox) {
     browser.follow("Forgot username?").await;
     browser.fill("Email address", "jane@example.com").await;
     browser.press("Verify identity").await;
-    assert!(browser.text().await.contains("we have sent the username"));
+    browser.wait_for_text("we have sent the username").await;
     let mail = inbox.mail.wait_for("jane@example.com", "username").await;
     assert!(mail.text().contains("jane.doe"));
     log_in(&browser, &srv, "jane.doe", PASSWORD).await;
@@ -154,13 +153,13 @@ async fn linking_a_second_record_in_chromium(srv: TestServer, inbox: Inbox) {
     let child = record(&srv, "Tommy", "jane@example.com").await;
     let (link, _) = invite(&srv, &inbox, &child.id, "jane@example.com", 1).await;
     browser.goto(&link).await;
-    assert!(browser.text().await.contains("You already have a login"));
+    browser.wait_for_text("You already have a login").await;
     browser.follow("Log in to add this record").await;
     browser.fill("Username", "jane").await;
     browser.fill("Password", PASSWORD).await;
     browser.press("Log in").await;
     browser.wait_for_url(&srv.url("/account/link/")).await;
-    assert!(browser.text().await.contains("Tommy Doe"));
+    browser.wait_for_text("Tommy Doe").await;
     browser.choose("I am a parent or guardian").await;
     browser.press("Link record").await;
     browser.wait_for_url(&srv.url("/account?done=linked")).await;

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 
-/// How many times a message is tried before it is marked failed (about a day).
+/// How many times a message is tried before it is marked failed (about ten hours).
 const MAX_ATTEMPTS: u32 = 16;
 /// How long a claimed message is reserved for one worker.
 const LEASE_SECONDS: i64 = 120;

@@ -100,7 +100,8 @@ pub async fn forgot_password_post(
     }
     let now = state.now();
     let ip = identity::address(&state, &req);
-    let name = normalize::username(&username);
+    // Bounded: the name becomes part of a counter's key.
+    let name: String = normalize::username(&username).chars().take(254).collect();
     // Counted for every username, known or not, so the throttle itself tells nothing.
     let limits = identity::send_limits("forgot-password", &ip, &[("name", &name)]);
     if selfservice::hit_all(&state.store, &limits, now).await? {

@@ -145,15 +145,35 @@ impl Browser {
             .expect("click");
     }
 
-    /// The page's visible text.
+    /// The page's visible text. Retries while a navigation replaces the document (the
+    /// body found a moment ago may be gone by the time its text is read).
     pub async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .expect("body")
-            .text()
-            .await
-            .expect("text")
+        let mut last_error = String::new();
+        for _ in 0..100 {
+            match self.client.find(Locator::Css("body")).await {
+                Ok(body) => match body.text().await {
+                    Ok(text) => return text,
+                    Err(e) => last_error = e.to_string(),
+                },
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("cannot read the page's text: {last_error}");
+    }
+
+    /// Waits until the page's text contains `needle` (the next page has loaded) and
+    /// returns the text.
+    pub async fn wait_for_text(&self, needle: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..100 {
+            text = self.text().await;
+            if text.contains(needle) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page never showed {needle:?}; it shows:\n{text}");
     }
 
     /// Waits until the current URL starts with `prefix`.

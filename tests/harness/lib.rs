@@ -12,6 +12,8 @@
 
 pub mod browser;
 pub mod forms;
+pub mod mail;
+pub mod sms;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -23,6 +25,64 @@ use pfid_server::{Application, ManualClock, Settings};
 use pfid_store::Store;
 
 pub use forms::Form;
+
+/// `both_backends_messaging!(case)` runs `async fn case(srv: TestServer, inbox: Inbox)`
+/// on SQLite and PostgreSQL, with the server's mail going to a real SMTP listener and
+/// its texts and calls to a real HTTP gateway sink (see `Inbox`).
+#[macro_export]
+macro_rules! both_backends_messaging {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some((srv, inbox)) = $crate::Inbox::start_server($crate::Backend::Sqlite).await {
+                        super::$name(srv, inbox).await
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some((srv, inbox)) = $crate::Inbox::start_server($crate::Backend::Postgres).await {
+                        super::$name(srv, inbox).await
+                    }
+                }
+            }
+        )+
+    };
+}
+
+/// Where a test server's messages go: a real SMTP listener and a real HTTP sink for
+/// the SMS gateway.
+pub struct Inbox {
+    pub mail: mail::MailSink,
+    pub sms: sms::SmsSink,
+}
+
+impl Inbox {
+    /// Starts both sinks.
+    pub async fn start() -> Inbox {
+        Inbox {
+            mail: mail::MailSink::start().await,
+            sms: sms::SmsSink::start().await,
+        }
+    }
+
+    /// The overrides that send a server's messages here.
+    pub fn overrides(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PFID__MAIL__SMTP_URL", self.mail.url()),
+            ("PFID__SMS__GATEWAY_URL", self.sms.url.clone()),
+            ("PFID__SMS__GATEWAY_TOKEN", "test-gateway-token".into()),
+        ]
+    }
+
+    /// A test server whose mail and texts land in a new inbox.
+    pub async fn start_server(backend: Backend) -> Option<(TestServer, Inbox)> {
+        let inbox = Inbox::start().await;
+        let srv = TestServer::start_with(backend, &inbox.overrides()).await?;
+        Some((srv, inbox))
+    }
+}
 
 /// Which database a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +251,26 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Stops this server gracefully and starts a new one on the same database, data
+    /// folder, settings and clock (on a new port): a node restart.
+    pub async fn restart(&mut self) {
+        self.handle.stop(true).await;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut settings = self.state.settings.clone();
+        settings.server.bind = format!("127.0.0.1:{port}").parse().expect("socket address");
+        settings.server.issuer =
+            pfid_server::config::Issuer::parse(&format!("http://127.0.0.1:{port}"))
+                .expect("issuer");
+        let app = Application::build_on(settings, Arc::new(self.clock.clone()), listener)
+            .await
+            .unwrap_or_else(|e| panic!("test server failed to restart: {e}"));
+        self.state = app.state();
+        self.handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        self.base = format!("http://127.0.0.1:{port}");
     }
 
     pub fn store(&self) -> &Store {

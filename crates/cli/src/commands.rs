@@ -18,6 +18,7 @@ use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 use crate::output::report;
+use crate::InviteCommand;
 use crate::{AccountCommand, Cli, ClientCommand, Command, DbCommand, KeysCommand, PatientCommand};
 
 fn init_logging(settings: &Settings, serving: bool) {
@@ -66,6 +67,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate { out },
         } => keys_rotate(settings, out.json).await,
+        Command::Invite {
+            command: InviteCommand::Create(args),
+        } => invite_create(settings, args).await,
+        Command::Invite {
+            command: InviteCommand::Revoke(args),
+        } => invite_revoke(settings, args).await,
     }
 }
 
@@ -219,7 +226,7 @@ fn plain(e: &pfid_store::StoreError) -> String {
 async fn account_create(settings: Settings, a: AccountCreate) -> Result<()> {
     let missing = password::rule_violations(&a.password);
     if !missing.is_empty() {
-        bail!("--password must contain {}", missing.join(", "));
+        bail!("--password: {}", password::describe_violations(&missing));
     }
     pfid_store::normalize::validate_username(&a.username)
         .map_err(|e| anyhow!("--username: {}", plain(&e)))?;
@@ -545,6 +552,91 @@ async fn client_status(
         &json!({"client_id": client.id, "status": client.status.as_str()}),
         || format!("{} is now {}", client.id, client.status.as_str()),
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- invitations
+
+#[derive(Args, Debug)]
+pub struct InviteCreate {
+    /// The record the invitation is for.
+    #[arg(long)]
+    patient: String,
+    /// Where to send it (default: the email on the record).
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+async fn invite_create(settings: Settings, a: InviteCreate) -> Result<()> {
+    use pfid_server::selfservice::{self, SelfServiceError};
+    let store = store(&settings).await?;
+    let codes = selfservice::code_hasher(&settings).map_err(|e| anyhow!("{e}"))?;
+    let created = selfservice::create_invitation(
+        &store,
+        &settings,
+        &codes,
+        &a.patient,
+        a.email.as_deref(),
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        SelfServiceError::NoPatient => anyhow!("no patient record with id {}", a.patient),
+        SelfServiceError::Store(pfid_store::StoreError::Invalid(m)) => anyhow!("--email: {m}"),
+        other => anyhow!("{other}"),
+    })?;
+    // Send now when a mail server (or the outbox folder) is at hand; otherwise the
+    // queued email leaves with the next `pfid serve` worker that sees it.
+    match pfid_server::outbox::Delivery::from_settings(&settings) {
+        Ok(delivery) => {
+            pfid_server::outbox::deliver_due(&store, &delivery, Utc::now).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "the invitation email stays queued"),
+    }
+    let expires = created
+        .invitation
+        .expires_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    report(
+        a.json,
+        &json!({"invite_url": created.url, "expires_at": expires, "pin": created.pin}),
+        || {
+            format!(
+                "invitation emailed to {}\nlink: {}\nPIN (read it to the patient): {}\nvalid until {expires}",
+                created.invitation.email, created.url, created.pin
+            )
+        },
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct InviteRevoke {
+    /// The record whose portal access ends.
+    #[arg(long)]
+    patient: String,
+    #[arg(long)]
+    json: bool,
+}
+
+async fn invite_revoke(settings: Settings, a: InviteRevoke) -> Result<()> {
+    let store = store(&settings).await?;
+    let revoked = store
+        .revoke_patient_access(&a.patient, Utc::now())
+        .await
+        .map_err(|e| match e {
+            pfid_store::StoreError::NotFound => anyhow!("no patient record with id {}", a.patient),
+            other => anyhow!("{other}"),
+        })?;
+    let n = revoked.links + revoked.invitations;
+    report(a.json, &json!({"revoked": n}), || {
+        format!(
+            "revoked access of {} login(s) and {} open invitation(s)",
+            revoked.links, revoked.invitations
+        )
+    });
     Ok(())
 }
 

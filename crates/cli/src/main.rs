@@ -50,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Invitations to the portal for a patient's record.
+    Invite {
+        #[command(subcommand)]
+        command: InviteCommand,
+    },
     /// Token-signing keys.
     Keys {
         #[command(subcommand)]
@@ -118,6 +123,15 @@ pub enum PatientCommand {
 pub enum AccountCommand {
     /// Create an active login.
     Create(commands::AccountCreate),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InviteCommand {
+    /// Email an invitation link for a record (valid `lifetimes.invitation`); prints the
+    /// link and the PIN the office reads to the patient.
+    Create(commands::InviteCreate),
+    /// End portal access to a record: logins no longer see it, open invitations stop.
+    Revoke(commands::InviteRevoke),
 }
 
 #[derive(Subcommand, Debug)]

@@ -478,3 +478,124 @@ fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 }
+
+both!(
+    invite_create_prints_the_link_and_pin_and_emails_the_link,
+    invite_revoke_ends_access_and_open_invitations,
+    account_create_refuses_a_common_password,
+);
+
+fn new_patient(p: &Pfid, email: Option<&str>) -> String {
+    let mut args = vec![
+        "patient",
+        "create",
+        "--first-name",
+        "Jane",
+        "--last-name",
+        "Doe",
+        "--birth-date",
+        "1980-04-02",
+        "--phone",
+        "555-010-2000",
+        "--json",
+    ];
+    if let Some(e) = email {
+        args.extend(["--email", e]);
+    }
+    p.json(&args)["patient_id"].as_str().unwrap().to_owned()
+}
+
+fn invite_create_prints_the_link_and_pin_and_emails_the_link(p: Pfid) {
+    let id = new_patient(&p, Some("jane@example.com"));
+    let before = chrono::Utc::now();
+    let out = p.json(&["invite", "create", "--patient", &id, "--json"]);
+    let url = out["invite_url"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:8080/signup/"), "{url}");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(out["expires_at"].as_str().unwrap()).unwrap();
+    let hours = (expires.with_timezone(&chrono::Utc) - before).num_minutes() as f64 / 60.0;
+    assert!((47.9..48.1).contains(&hours), "valid 48 hours: {hours}");
+    let pin = out["pin"].as_str().unwrap();
+    assert!(pin.len() == 6 && pin.chars().all(|c| c.is_ascii_digit()));
+    // Without a mail server the email lands in the outbox folder, link and all.
+    let outbox = p.db.dir.path().join("data/outbox");
+    let eml = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .expect("an .eml file");
+    let mail = pfid_tests::mail::Mail {
+        from: String::new(),
+        to: vec![],
+        data: eml,
+    };
+    assert_eq!(mail.header("To").as_deref(), Some("jane@example.com"));
+    assert_eq!(mail.link_to("/signup/"), url);
+    // Another address may be given; a record without email needs one.
+    let other = p.json(&[
+        "invite",
+        "create",
+        "--patient",
+        &id,
+        "--email",
+        "guardian@example.com",
+        "--json",
+    ]);
+    assert_ne!(other["invite_url"], out["invite_url"]);
+    let bare = new_patient(&p, None);
+    let err = p.fails(&["invite", "create", "--patient", &bare, "--json"]);
+    assert!(err.contains("--email"), "{err}");
+    let err = p.fails(&["invite", "create", "--patient", "no-such-record", "--json"]);
+    assert!(err.contains("no patient record"), "{err}");
+}
+
+fn invite_revoke_ends_access_and_open_invitations(p: Pfid) {
+    let id = new_patient(&p, Some("jane@example.com"));
+    p.json(&[
+        "account",
+        "create",
+        "--username",
+        "jane",
+        "--email",
+        "jane@example.com",
+        "--password",
+        "Correct-Horse-42",
+        "--patient",
+        &id,
+        "--json",
+    ]);
+    p.json(&[
+        "invite",
+        "create",
+        "--patient",
+        &id,
+        "--email",
+        "x@example.com",
+        "--json",
+    ]);
+    assert_eq!(
+        p.json(&["invite", "revoke", "--patient", &id, "--json"]),
+        serde_json::json!({"revoked": 2})
+    );
+    assert_eq!(
+        p.json(&["invite", "revoke", "--patient", &id, "--json"]),
+        serde_json::json!({"revoked": 0})
+    );
+    let err = p.fails(&["invite", "revoke", "--patient", "nope", "--json"]);
+    assert!(err.contains("no patient record"), "{err}");
+}
+
+fn account_create_refuses_a_common_password(p: Pfid) {
+    let err = p.fails(&[
+        "account",
+        "create",
+        "--username",
+        "jane",
+        "--email",
+        "jane@example.com",
+        "--password",
+        "Password1",
+    ]);
+    assert!(err.contains("most used passwords"), "{err}");
+}

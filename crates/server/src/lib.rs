@@ -9,9 +9,11 @@ pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod keys;
+pub mod messages;
 pub mod metrics;
 pub mod oauth;
 pub mod outbox;
+pub mod selfservice;
 
 pub use app::{AppState, Application, StartupError};
 pub use clock::{Clock, ManualClock, SystemClock};

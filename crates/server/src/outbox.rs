@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 
-/// How many times a message is tried before it is marked failed (about a day).
+/// How many times a message is tried before it is marked failed (about ten hours).
 const MAX_ATTEMPTS: u32 = 16;
 /// How long a claimed message is reserved for one worker.
 const LEASE_SECONDS: i64 = 120;
@@ -56,6 +56,7 @@ impl Delivery {
         let mailer = if settings.mail.smtp_url.is_empty() {
             Mailer::Files(outbox_dir.clone())
         } else {
+            warn_on_clear_credentials(settings.mail.smtp_url.expose());
             let transport =
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.mail.smtp_url.expose())
                     .map_err(|e| format!("mail.smtp_url: {e}"))?
@@ -202,6 +203,20 @@ impl Delivery {
     }
 }
 
+/// `smtp://user:pass@host` without `?tls=required` would send the password in clear:
+/// lettre allows it (some local relays want it), so say so once at start-up.
+fn warn_on_clear_credentials(smtp_url: &str) {
+    if let Ok(u) = url::Url::parse(smtp_url) {
+        let tls = u.query_pairs().any(|(k, v)| k == "tls" && v == "required");
+        if u.scheme() == "smtp" && u.password().is_some() && !tls {
+            tracing::warn!(
+                "mail.smtp_url has credentials but no ?tls=required: the password may cross \
+                 the network in clear; use smtp://...?tls=required (STARTTLS) or smtps://"
+            );
+        }
+    }
+}
+
 /// Wakes the worker as soon as something is queued.
 #[derive(Default)]
 pub struct Wakeup(Notify);
@@ -214,10 +229,19 @@ impl Wakeup {
 
 /// Delivers what is due now; returns how many messages were handled.
 pub async fn run_once(state: &AppState, delivery: &Delivery) -> usize {
-    let now = state.now();
-    let due = match state
-        .store
-        .claim_due_messages(now, 20, Duration::seconds(LEASE_SECONDS))
+    deliver_due(&state.store, delivery, || state.now()).await
+}
+
+/// Claims the messages due at `now()` and delivers them, recording each outcome (a
+/// failure is retried after `backoff`). Used by every node's worker, and by commands
+/// such as `pfid invite create` that want their email out before they exit.
+pub async fn deliver_due(
+    store: &pfid_store::Store,
+    delivery: &Delivery,
+    now: impl Fn() -> DateTime<Utc>,
+) -> usize {
+    let due = match store
+        .claim_due_messages(now(), 20, Duration::seconds(LEASE_SECONDS))
         .await
     {
         Ok(d) => d,
@@ -230,13 +254,13 @@ pub async fn run_once(state: &AppState, delivery: &Delivery) -> usize {
     for msg in due {
         let outcome = delivery.deliver(&msg).await;
         let result = match outcome {
-            Ok(()) => state.store.mark_message_sent(&msg.id, state.now()).await,
+            Ok(()) => store.mark_message_sent(&msg.id, now()).await,
             Err(e) => {
                 let attempts = msg.attempts + 1;
                 let retry: Option<DateTime<Utc>> =
-                    (attempts < MAX_ATTEMPTS).then(|| state.now() + backoff(attempts));
+                    (attempts < MAX_ATTEMPTS).then(|| now() + backoff(attempts));
                 tracing::warn!(id = %msg.id, channel = msg.channel.as_str(), attempts, error = %e, "delivery failed");
-                state.store.mark_message_failed(&msg.id, &e, retry).await
+                store.mark_message_failed(&msg.id, &e, retry).await
             }
         };
         if let Err(e) = result {

@@ -210,6 +210,48 @@ pub(crate) fn link_records(
     Ok(())
 }
 
+/// Inserts an active login and links its records inside a caller's transaction.
+pub(crate) fn insert_account(
+    conn: &mut crate::db::DbConn,
+    new: &NewAccount,
+    now: DateTime<Utc>,
+) -> StoreResult<Account> {
+    new.validate()?;
+    let db_now = time::to_db(now);
+    let row = AccountRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: new.username.trim().to_owned(),
+        username_normalized: normalize::username(&new.username),
+        email: new.email.trim().to_owned(),
+        email_normalized: normalize::email(&new.email),
+        email_verified: new.email_verified,
+        phone: new.phone.clone(),
+        password_hash: Some(new.password_hash.clone()),
+        legacy_password_hash: None,
+        security_question: new.security_question.clone(),
+        security_answer_hash: new.security_answer_hash.clone(),
+        status: AccountStatus::Active.as_str().to_owned(),
+        legacy_id: None,
+        legacy_created_at: None,
+        notify_email: true,
+        notify_sms: false,
+        password_changed_at: Some(db_now),
+        created_at: db_now,
+        updated_at: db_now,
+    };
+    let mut links: Vec<(String, Relationship)> = new
+        .own_patient
+        .iter()
+        .map(|p| (p.clone(), Relationship::Own))
+        .collect();
+    links.extend(new.linked_patients.iter().cloned());
+    diesel::insert_into(accounts::table)
+        .values(&row)
+        .execute(conn)?;
+    link_records(conn, &row.id, &links, now)?;
+    Account::try_from(row)
+}
+
 impl Store {
     /// Creates an active login and links its records, all or nothing. A username that
     /// differs only in case from another, or an email another live login uses, is a
@@ -220,42 +262,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Account> {
         new.validate()?;
-        let db_now = time::to_db(now);
-        let row = AccountRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            username: new.username.trim().to_owned(),
-            username_normalized: normalize::username(&new.username),
-            email: new.email.trim().to_owned(),
-            email_normalized: normalize::email(&new.email),
-            email_verified: new.email_verified,
-            phone: new.phone.clone(),
-            password_hash: Some(new.password_hash.clone()),
-            legacy_password_hash: None,
-            security_question: new.security_question.clone(),
-            security_answer_hash: new.security_answer_hash.clone(),
-            status: AccountStatus::Active.as_str().to_owned(),
-            legacy_id: None,
-            legacy_created_at: None,
-            notify_email: true,
-            notify_sms: false,
-            password_changed_at: Some(db_now),
-            created_at: db_now,
-            updated_at: db_now,
-        };
-        let mut links: Vec<(String, Relationship)> = new
-            .own_patient
-            .iter()
-            .map(|p| (p.clone(), Relationship::Own))
-            .collect();
-        links.extend(new.linked_patients.iter().cloned());
-        self.write(move |conn| {
-            diesel::insert_into(accounts::table)
-                .values(&row)
-                .execute(conn)?;
-            link_records(conn, &row.id, &links, now)?;
-            Account::try_from(row)
-        })
-        .await
+        self.write(move |conn| insert_account(conn, &new, now))
+            .await
     }
 
     pub async fn account(&self, id: &str) -> StoreResult<Option<Account>> {

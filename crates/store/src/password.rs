@@ -130,8 +130,32 @@ impl PasswordHasher {
     }
 }
 
+/// The 10,000 most common passwords (source and license in the file's header).
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        // The header ends at the first empty line; every line after it is a password.
+        let body = COMMON_PASSWORDS
+            .split_once("\n\n")
+            .map_or(COMMON_PASSWORDS, |(_, b)| b);
+        body.lines().filter(|l| !l.is_empty()).collect()
+    })
+}
+
+/// Whether a password is among the 10,000 most common ones, ignoring case: attackers
+/// try those first, whatever character classes they contain ("Password1" passes the
+/// composition rule and is still among the first to be guessed).
+pub fn is_common(password: &str) -> bool {
+    common_passwords().contains(password.to_lowercase().as_str())
+}
+
 /// The new system's password rule (SPEC): at least 8 characters, a lower-case letter,
-/// an upper-case letter and a number. Returns what is missing, in words, or nothing.
+/// an upper-case letter and a number; and not one of the most common passwords. Returns
+/// what is missing or wrong, in words, or nothing. The one place the rule lives: every
+/// page that sets a password and `pfid account create` ask this function.
 pub fn rule_violations(password: &str) -> Vec<&'static str> {
     let mut missing = Vec::new();
     if password.chars().count() < 8 {
@@ -149,12 +173,26 @@ pub fn rule_violations(password: &str) -> Vec<&'static str> {
     if password.chars().count() > 256 {
         missing.push("at most 256 characters");
     }
+    if missing.is_empty() && is_common(password) {
+        missing.push(COMMON_TEXT);
+    }
     missing
 }
 
+/// What `rule_violations` says about a password that is too common.
+pub const COMMON_TEXT: &str = "to be less common (it is one of the 10,000 most used passwords)";
+
 /// The rule as shown to a patient before they type.
 pub const RULE_TEXT: &str =
-    "Your password must be at least 8 characters long and contain a lower-case letter, an upper-case letter and a number.";
+    "Your password must be at least 8 characters long and contain a lower-case letter, an upper-case letter and a number. Commonly used passwords are refused.";
+
+/// The rule's complaint as one sentence for a page or a command line.
+pub fn describe_violations(missing: &[&str]) -> String {
+    if missing == [COMMON_TEXT] {
+        return "This password is one of the 10,000 most used passwords, which attackers try first. Please choose another.".to_owned();
+    }
+    format!("Your password needs {}.", missing.join(", "))
+}
 
 #[cfg(test)]
 mod tests {
@@ -206,12 +244,27 @@ mod tests {
 
     #[test]
     fn the_rule_names_what_is_missing() {
-        assert!(rule_violations("Abcdefg1").is_empty());
+        assert!(rule_violations("Zebra-Lamp-8").is_empty());
         assert_eq!(rule_violations("abcdefg1"), vec!["an upper-case letter"]);
         assert_eq!(rule_violations("Abc1"), vec!["at least 8 characters"]);
         assert_eq!(
             rule_violations("ABCDEFGH"),
             vec!["a lower-case letter", "a number"]
+        );
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        assert!(is_common("password1"));
+        assert!(is_common("Password1"));
+        assert!(is_common("123456"));
+        assert!(!is_common("Zebra-Lamp-8"));
+        assert_eq!(rule_violations("Password1"), vec![COMMON_TEXT]);
+        assert_eq!(rule_violations("Abcdefg1"), vec![COMMON_TEXT]);
+        assert!(
+            common_passwords().len() >= 9_990,
+            "{}",
+            common_passwords().len()
         );
     }
 

@@ -62,21 +62,6 @@ pub struct FormPostPage<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "account.html")]
-pub struct AccountPage<'a> {
-    pub product: &'a str,
-    pub csrf_token: &'a str,
-    pub notice: Option<&'a str>,
-    pub username: &'a str,
-    pub email: &'a str,
-    pub phone: Option<&'a str>,
-    /// (name, relationship in words)
-    pub records: Vec<(String, &'static str)>,
-    /// (app name, what it may see, last used)
-    pub apps: Vec<(String, String, String)>,
-}
-
-#[derive(Template)]
 #[template(path = "logout.html")]
 pub struct LogoutPage<'a> {
     pub product: &'a str,

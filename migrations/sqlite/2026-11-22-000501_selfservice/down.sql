@@ -1,0 +1,2 @@
+DROP INDEX invitations_email;
+DROP INDEX one_time_codes_subject;

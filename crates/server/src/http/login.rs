@@ -17,10 +17,15 @@ use crate::http::errors::PageError;
 use crate::http::pages::{self, LoginPage};
 use crate::http::{client_ip, session, user_agent};
 use crate::metrics::Event;
+use crate::selfservice::ResetKind;
 
 pub const INCORRECT: &str = "Incorrect email or password";
 pub const THROTTLED: &str =
     "Too many failed attempts. Please wait 15 minutes and try again, or reset your password.";
+/// Seed 003, graphic 1: the first login of a legacy account after the cut-over.
+pub const LEGACY_RESET_SENT: &str = "We have upgraded the Patient Fusion login system. A password reset email has been sent \
+     to the email address linked to your Patient Fusion account. Follow the link in it to create a new password, \
+     then log in again.";
 pub const NEEDS_NEW_ACCOUNT: &str =
     "Please ask your healthcare provider to create a new Patient Fusion account for you";
 const EXPIRED_FORM: &str = "This page expired. Please try again.";
@@ -95,6 +100,9 @@ enum Outcome {
     Refused,
     /// A legacy login whose email another account shares (seed 003).
     NeedsNewAccount,
+    /// A legacy login, after the cut-over, with its correct old password: it is not
+    /// signed in but sent a reset link (seed 003).
+    MustReset(Box<Account>),
 }
 
 /// POST /login
@@ -181,6 +189,41 @@ pub async fn post(
                 vec![session::cookie(&state, cookie)],
             ))
         }
+        Outcome::MustReset(account) => {
+            // At most one email per quarter hour, however often the patient tries.
+            let sent = state
+                .store
+                .rate_hit(
+                    &format!("legacy-reset:{}", account.id),
+                    now,
+                    chrono::Duration::minutes(15),
+                )
+                .await?;
+            if sent.hits == 1 {
+                state
+                    .send_reset_link(&account, ResetKind::LegacyUpgrade)
+                    .await
+                    .map_err(PageError::internal)?;
+                state
+                    .store
+                    .record_event(
+                        AuditEvent::new("legacy_reset_link_sent")
+                            .account(&account.id)
+                            .ip(ip.as_deref()),
+                        now,
+                    )
+                    .await?;
+            }
+            Ok(form(
+                &state,
+                &req,
+                StatusCode::OK,
+                &return_to,
+                &login,
+                None,
+                Some(LEGACY_RESET_SENT),
+            ))
+        }
         Outcome::NeedsNewAccount => Ok(form(
             &state,
             &req,
@@ -250,7 +293,8 @@ async fn authenticate(
             AccountStatus::MustReset if cutover.is_none_or(|c| now < c) => {
                 Outcome::SignedIn(Box::new(account))
             }
-            AccountStatus::MustReset | AccountStatus::Deactivated => Outcome::Refused,
+            AccountStatus::MustReset => Outcome::MustReset(Box::new(account)),
+            AccountStatus::Deactivated => Outcome::Refused,
             AccountStatus::NeedsNewAccount => Outcome::NeedsNewAccount,
         }
     })

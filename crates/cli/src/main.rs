@@ -50,6 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Initial access tokens for dynamic client registration (RFC 7591).
+    #[command(name = "registration-token")]
+    RegistrationToken {
+        #[command(subcommand)]
+        command: RegistrationTokenCommand,
+    },
     /// Token-signing keys.
     Keys {
         #[command(subcommand)]
@@ -118,6 +124,19 @@ pub enum PatientCommand {
 pub enum AccountCommand {
     /// Create an active login.
     Create(commands::AccountCreate),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistrationTokenCommand {
+    /// A new initial access token for `POST /register`, shown once. Apps registered
+    /// with it belong to no developer and wait in review like the others.
+    Create {
+        /// How long it works (90s, 10m, 48h, 90d); without it, until the database forgets it.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,12 +4,14 @@
 pub mod account;
 pub mod authorize;
 pub mod csrf;
+pub mod developers;
 pub mod discovery;
 pub mod errors;
 pub mod health;
 pub mod login;
 pub mod pages;
 pub mod params;
+pub mod registration;
 pub mod routes;
 pub mod security;
 pub mod session;

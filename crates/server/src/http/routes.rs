@@ -2,7 +2,9 @@
 
 use actix_web::web;
 
-use crate::http::{account, authorize, discovery, health, login, token, userinfo};
+use crate::http::{
+    account, authorize, developers, discovery, health, login, registration, token, userinfo,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -23,5 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account", web::get().to(account::get))
         .route("/token", web::post().to(token::token))
         .route("/userinfo", web::get().to(userinfo::get))
-        .route("/userinfo", web::post().to(userinfo::post));
+        .route("/userinfo", web::post().to(userinfo::post))
+        .configure(developers::configure)
+        .configure(registration::configure);
 }

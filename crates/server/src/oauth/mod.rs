@@ -4,6 +4,7 @@
 pub mod authorize_request;
 pub mod claims;
 pub mod client_auth;
+pub mod client_metadata;
 pub mod id_token;
 pub mod pkce;
 pub mod scope;

@@ -5,10 +5,14 @@
 
 mod authorize;
 mod browser;
+mod developer_support;
+mod developers;
 mod discovery;
 mod foundation;
 mod login;
 mod outbox;
+mod registration;
+mod review;
 mod rp;
 mod support;
 mod token;

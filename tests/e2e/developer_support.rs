@@ -397,3 +397,62 @@ pub async fn secret_authenticates(srv: &TestServer, client_id: &str, secret: &st
         other => panic!("unexpected token endpoint answer {other}: {body}"),
     }
 }
+
+/// Serves `html` for every GET on `listener`: the page of a single-page app, from its
+/// own origin.
+pub fn serve_page(listener: tokio::net::TcpListener, html: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let html = html.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16384];
+                let _ = sock.read(&mut buf).await;
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+}
+
+/// A single-page app registered straight in the store (its loopback http redirect URI
+/// is not one the portal would accept: a browser test cannot serve https).
+pub async fn spa_client(
+    srv: &TestServer,
+    redirect_uri: &str,
+    status: pfid_store::clients::ClientStatus,
+) -> String {
+    use pfid_store::clients::{AppType, AuthMethod, NewClient};
+    srv.store()
+        .create_client(
+            NewClient {
+                name: "Heart Log".into(),
+                description: None,
+                logo_uri: None,
+                client_uri: None,
+                policy_uri: None,
+                tos_uri: None,
+                app_type: AppType::Spa,
+                auth_method: AuthMethod::None,
+                redirect_uris: vec![redirect_uri.to_owned()],
+                post_logout_redirect_uris: vec![],
+                grant_types: vec!["authorization_code".into()],
+                scopes: vec!["openid".into(), "profile".into()],
+                jwks: None,
+                jwks_uri: None,
+                id_token_signed_response_alg: "ES256".into(),
+                backchannel_logout_uri: None,
+                require_par: false,
+                status,
+                developer_id: None,
+            },
+            srv.now(),
+        )
+        .await
+        .unwrap()
+        .client
+        .id
+}

@@ -18,8 +18,8 @@ use pfid_tests::{both_backends, location, new_browser, query_param, Backend, For
 
 use crate::developer_support::{
     all_mails_to, confirm, developer, link_in, log_in, mails_to, post_app_form, post_with_csrf,
-    register_app, secret_authenticates, submit_signup, unescape, web_app_fields, with,
-    without_csrf, DEV_PASSWORD,
+    register_app, secret_authenticates, serve_page, spa_client, submit_signup, unescape,
+    web_app_fields, with, without_csrf, DEV_PASSWORD,
 };
 use crate::support::{self, PASSWORD};
 
@@ -40,6 +40,8 @@ both_backends!(
     changing_reviewed_details_sends_an_approved_app_back_to_review,
     a_developer_cannot_see_or_change_another_developers_app,
     deleting_an_app_ends_every_token_it_holds,
+    the_single_page_app_example_signs_a_patient_in_from_chromium,
+    browsers_may_call_the_token_endpoints_only_from_approved_app_origins,
 );
 
 mod review_off {
@@ -79,6 +81,7 @@ async fn a_developer_signs_up_in_chromium_and_their_approved_app_signs_a_patient
     // Sign-up, by the labels a developer reads.
     browser.goto(&srv.url("/developers")).await;
     browser.follow("Create a developer account").await;
+    wait_for_text(&browser, "Retype password").await;
     browser.fill("Name", "Ada Lovelace").await;
     browser
         .fill("Organization (optional)", "Analytical Apps")
@@ -94,11 +97,13 @@ async fn a_developer_signs_up_in_chromium_and_their_approved_app_signs_a_patient
     })
     .await;
     browser.goto(&link_in(&mail[0], "/developers/verify")).await;
+    wait_for_text(&browser, "Confirm your email address").await;
     browser.press("Confirm email").await;
     wait_for_text(&browser, "Signed in as Ada Lovelace").await;
 
     // Registration.
     browser.follow("Register an app").await;
+    wait_for_text(&browser, "Token endpoint authentication").await;
     browser.fill("App name", "Heart Log").await;
     browser
         .fill("Description", "Keeps a log of your heart rate.")
@@ -244,10 +249,13 @@ async fn a_developer_signs_up_in_chromium_and_their_approved_app_signs_a_patient
 /// Waits until the page shows `needle` (a click's navigation may still be running).
 async fn wait_for_text(browser: &Browser, needle: &str) -> String {
     let mut text = String::new();
-    for _ in 0..100 {
-        text = browser.text().await;
-        if text.contains(needle) {
-            return text;
+    for _ in 0..200 {
+        // Mid-navigation the page may have no body yet: look again.
+        if let Ok(body) = browser.client.find(fantoccini::Locator::Css("body")).await {
+            text = body.text().await.unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -1344,4 +1352,94 @@ async fn with_review_off_new_apps_are_approved_at_once(srv: TestServer) {
     assert_eq!(resp.status(), 201);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["pfid_status"], "approved");
+}
+
+async fn the_single_page_app_example_signs_a_patient_in_from_chromium(srv: TestServer) {
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}/app", listener.local_addr().unwrap());
+    let client_id = spa_client(&srv, &app_url, ClientStatus::Approved).await;
+    let html = include_str!("../../examples/spa/index.html")
+        .replace("__ISSUER__", &srv.base)
+        .replace("__CLIENT_ID__", &client_id);
+    serve_page(listener, html);
+    support::account(&srv, "jane").await;
+
+    browser.goto(&app_url).await;
+    wait_for_text(&browser, "Not signed in.").await;
+    browser.press("Sign in with Patient Fusion").await;
+    wait_for_text(&browser, "Forgot password?").await;
+    browser.fill("Username", "jane").await;
+    browser.fill("Password", PASSWORD).await;
+    browser.press("Log in").await;
+    wait_for_text(&browser, "Heart Log wants to access").await;
+    browser.press("Allow").await;
+    // Back in the app: the code is redeemed with PKCE and UserInfo read, cross-origin.
+    wait_for_text(&browser, "Signed in as Jane Doe").await;
+    let url = browser.client.current_url().await.unwrap().to_string();
+    assert_eq!(url, app_url, "the code left the address bar");
+    browser.close().await;
+}
+
+async fn browsers_may_call_the_token_endpoints_only_from_approved_app_origins(srv: TestServer) {
+    spa_client(&srv, "http://127.0.0.1:4100/app", ClientStatus::Approved).await;
+    spa_client(&srv, "http://127.0.0.1:4200/app", ClientStatus::Review).await;
+    let c = reqwest::Client::new();
+    let preflight = |origin: &'static str, path: &'static str| {
+        let (c, url) = (c.clone(), srv.url(path));
+        async move {
+            c.request(reqwest::Method::OPTIONS, url)
+                .header("Origin", origin)
+                .header("Access-Control-Request-Method", "GET")
+                .header("Access-Control-Request-Headers", "authorization")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = preflight("http://127.0.0.1:4100", "/userinfo").await;
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:4100"
+    );
+    assert!(ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("Authorization"));
+    for origin in ["http://127.0.0.1:4200", "https://evil.example"] {
+        let no = preflight(origin, "/token").await;
+        assert!(
+            no.headers().get("access-control-allow-origin").is_none(),
+            "{origin}"
+        );
+    }
+    let token = |origin: &'static str| {
+        let (c, url) = (c.clone(), srv.url("/token"));
+        async move {
+            c.post(url)
+                .header("Origin", origin)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", "x"),
+                    ("client_id", "nobody"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let allowed = token("http://127.0.0.1:4100").await;
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:4100"
+    );
+    assert_eq!(allowed.headers()["vary"], "Origin");
+    let refused = token("https://evil.example").await;
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 }

@@ -238,6 +238,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::FormConfig::default().limit(limit))
                 .app_data(web::JsonConfig::default().limit(limit))
+                .wrap(actix_web::middleware::from_fn(http::cors::browser_apps))
                 .wrap(http::security::headers(hsts))
                 .wrap(actix_web::middleware::from_fn(http::security::observe))
                 .wrap(tracing_actix_web::TracingLogger::default())

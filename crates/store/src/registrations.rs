@@ -491,6 +491,31 @@ impl Store {
         self.read(move |conn| contacts_of(conn, &client_id)).await
     }
 
+    /// Whether `origin` (`scheme://host[:port]`) is where an approved single-page app
+    /// runs: the origin of one of its redirect URIs. Browsers may then call the token
+    /// and UserInfo endpoints from it (CORS).
+    pub async fn is_browser_app_origin(&self, origin: &str) -> StoreResult<bool> {
+        let origin = origin.to_owned();
+        self.read(move |conn| {
+            let lists: Vec<String> = clients::table
+                .filter(clients::app_type.eq(crate::clients::AppType::Spa.as_str()))
+                .filter(clients::status.eq(ClientStatus::Approved.as_str()))
+                .select(clients::redirect_uris)
+                .load(conn)?;
+            for list in lists {
+                for uri in json_list(&list)? {
+                    if url::Url::parse(&uri)
+                        .is_ok_and(|u| u.origin().ascii_serialization() == origin)
+                    {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        })
+        .await
+    }
+
     /// Deletes an app: its secrets, consents, codes and every token it holds go with it
     /// (the schema cascades). False when there was no such app.
     pub async fn delete_client(&self, id: &str) -> StoreResult<bool> {

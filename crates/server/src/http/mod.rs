@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod cors;
 pub mod csrf;
 pub mod developers;
 pub mod discovery;

@@ -745,6 +745,9 @@ async fn every_portal_form_needs_its_csrf_token(srv: TestServer) {
         .contains("Signed in as"));
 }
 
+/// A form's fields, as the app form posts them.
+type Fields = Vec<(&'static str, String)>;
+
 const PRIVATE_JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}"#;
 const PUBLIC_JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","use":"sig","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
 
@@ -768,7 +771,7 @@ async fn each_app_rule_is_refused_with_its_message_next_to_the_field(srv: TestSe
     );
     let long_name = "x".repeat(101);
     let long_text = "y".repeat(1001);
-    let cases: Vec<(Vec<(&'static str, String)>, &str, &str)> = vec![
+    let cases: Vec<(Fields, &str, &str)> = vec![
         (
             with(base.clone(), "client_name", ""),
             "client_name",

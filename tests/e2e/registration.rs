@@ -682,7 +682,7 @@ async fn an_update_follows_the_registration_rules_and_review(srv: TestServer) {
     let mut body = web_metadata();
     body["client_id"] = json!(id);
     let refused = |b: Value, code: &'static str, needle: &'static str| {
-        let (srv, uri, rat) = (&srv, uri.clone(), rat.clone());
+        let (uri, rat) = (uri.clone(), rat.clone());
         async move {
             let resp = put_config(&uri, &rat, &b).await;
             assert_eq!(resp.status(), 400, "{needle}");

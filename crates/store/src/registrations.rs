@@ -122,17 +122,17 @@ fn contacts_of(conn: &mut crate::db::DbConn, client_id: &str) -> StoreResult<Vec
         .map(Option::unwrap_or_default)
 }
 
-/// Secrets valid at `now`.
-fn live_secrets_filter(
-    client_id: &str,
-    now: NaiveDateTime,
-) -> diesel::dsl::And<
+/// The condition "a secret of `client_id` valid at `now`".
+type LiveSecret = diesel::dsl::And<
     diesel::dsl::Eq<client_secrets::client_id, String>,
     diesel::dsl::Or<
         diesel::dsl::IsNull<client_secrets::expires_at>,
         diesel::dsl::Gt<client_secrets::expires_at, NaiveDateTime>,
     >,
-> {
+>;
+
+/// Secrets valid at `now`.
+fn live_secrets_filter(client_id: &str, now: NaiveDateTime) -> LiveSecret {
     client_secrets::client_id.eq(client_id.to_owned()).and(
         client_secrets::expires_at
             .is_null()

@@ -734,6 +734,10 @@ async fn verify(
                 .store
                 .record_event(audit("developer_signed_up", &dev, ip.as_deref()), now)
                 .await?;
+            // Whoever was signed in on this browser is not any more.
+            if let Some((old, _)) = signed_in(&state, &req).await? {
+                state.store.end_developer_session(&old.id, now).await?;
+            }
             let (_, cookie) = state
                 .store
                 .create_developer_session(&dev.id, now, state.settings.lifetimes.session.0)

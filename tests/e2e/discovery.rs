@@ -105,39 +105,3 @@ async fn jwks_publishes_both_algorithms(srv: TestServer) {
         assert!(k.get("d").is_none(), "a private key part is published");
     }
 }
-
-both_backends!(browser_apps_may_call_the_token_and_userinfo_endpoints_cross_origin);
-
-async fn browser_apps_may_call_the_token_and_userinfo_endpoints_cross_origin(srv: TestServer) {
-    let c = reqwest::Client::new();
-    let pre = c
-        .request(reqwest::Method::OPTIONS, srv.url("/userinfo"))
-        .header("origin", "https://spa.example")
-        .header("access-control-request-method", "GET")
-        .header("access-control-request-headers", "authorization")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pre.status(), 204);
-    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
-    assert!(pre.headers()["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .contains("Authorization"));
-    let resp = c
-        .post(srv.url("/token"))
-        .header("origin", "https://spa.example")
-        .form(&[("grant_type", "x")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
-    // Pages stay same-origin.
-    let page = c
-        .get(srv.url("/login"))
-        .header("origin", "https://spa.example")
-        .send()
-        .await
-        .unwrap();
-    assert!(page.headers().get("access-control-allow-origin").is_none());
-}

@@ -18,8 +18,10 @@ use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 use crate::output::report;
-use crate::InviteCommand;
-use crate::{AccountCommand, Cli, ClientCommand, Command, DbCommand, KeysCommand, PatientCommand};
+use crate::{
+    AccountCommand, Cli, ClientCommand, Command, DbCommand, InviteCommand, KeysCommand,
+    PatientCommand, RegistrationTokenCommand,
+};
 
 fn init_logging(settings: &Settings, serving: bool) {
     let default = if serving {
@@ -73,6 +75,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Invite {
             command: InviteCommand::Revoke(args),
         } => invite_revoke(settings, args).await,
+        Command::RegistrationToken {
+            command: RegistrationTokenCommand::Create { expires_in, out },
+        } => registration_token_create(settings, expires_in.as_deref(), out.json).await,
     }
 }
 
@@ -484,6 +489,7 @@ fn client_json(c: &pfid_store::clients::Client) -> serde_json::Value {
         "redirect_uris": c.redirect_uris,
         "grant_types": c.grant_types,
         "scope": c.scopes.join(" "),
+        "developer_id": c.developer_id,
         "created_at": c.created_at.to_rfc3339(),
     })
 }
@@ -654,6 +660,39 @@ async fn keys_rotate(settings: Settings, json: bool) -> Result<()> {
         .map_err(|e| anyhow!("{e}"))?;
     report(json, &json!({"kids": kids}), || {
         format!("new signing keys: {}", kids.join(", "))
+    });
+    Ok(())
+}
+
+// ---------------------------------------------------------------- registration tokens
+
+async fn registration_token_create(
+    settings: Settings,
+    expires_in: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let now = Utc::now();
+    let expires_at = expires_in
+        .map(|d| {
+            pfid_server::config::Duration::parse(d)
+                .map(|d| now + d.0)
+                .map_err(|e| anyhow!("--expires-in: {e}"))
+        })
+        .transpose()?;
+    let store = store(&settings).await?;
+    let (token, value) = store
+        .create_initial_access_token(None, expires_at, now)
+        .await
+        .map_err(|e| anyhow!("{}", plain(&e)))?;
+    report(json, &json!({"initial_access_token": value}), || {
+        let until = token
+            .expires_at
+            .map(|e| format!("valid until {}", e.to_rfc3339()))
+            .unwrap_or_else(|| "does not expire".to_owned());
+        format!(
+            "initial access token: {value}
+({until}; shown only once)"
+        )
     });
     Ok(())
 }

@@ -55,6 +55,12 @@ pub enum Command {
         #[command(subcommand)]
         command: InviteCommand,
     },
+    /// Initial access tokens for dynamic client registration (RFC 7591).
+    #[command(name = "registration-token")]
+    RegistrationToken {
+        #[command(subcommand)]
+        command: RegistrationTokenCommand,
+    },
     /// Token-signing keys.
     Keys {
         #[command(subcommand)]
@@ -132,6 +138,19 @@ pub enum InviteCommand {
     Create(commands::InviteCreate),
     /// End portal access to a record: logins no longer see it, open invitations stop.
     Revoke(commands::InviteRevoke),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistrationTokenCommand {
+    /// A new initial access token for `POST /register`, shown once. Apps registered
+    /// with it belong to no developer and wait in review like the others.
+    Create {
+        /// How long it works (90s, 10m, 48h, 90d); without it, until the database forgets it.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -599,3 +599,132 @@ fn account_create_refuses_a_common_password(p: Pfid) {
     ]);
     assert!(err.contains("most used passwords"), "{err}");
 }
+
+// ---------------------------------------------------------------- developers' apps
+
+both!(
+    registration_token_create_prints_a_live_initial_access_token,
+    client_list_shows_the_apps_waiting_for_review,
+);
+
+/// Opens the test database directly, to check what a command wrote.
+fn open_store(p: &Pfid) -> (tokio::runtime::Runtime, pfid_store::Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt
+        .block_on(pfid_store::Store::connect(&pfid_store::StoreConfig {
+            url: pfid_store::DatabaseUrl::parse(&p.db.url).unwrap(),
+            pool_size: 1,
+            connect_timeout: Duration::from_secs(5),
+        }))
+        .unwrap();
+    (rt, store)
+}
+
+fn registration_token_create_prints_a_live_initial_access_token(p: Pfid) {
+    let out = p.json(&[
+        "registration-token",
+        "create",
+        "--expires-in",
+        "2h",
+        "--json",
+    ]);
+    assert_eq!(out.as_object().unwrap().len(), 1, "{out}");
+    let token = out["initial_access_token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("pfiat_") && token.len() >= 49);
+    let (rt, store) = open_store(&p);
+    let now = chrono::Utc::now();
+    let live = rt
+        .block_on(store.live_initial_access_token(&token, now))
+        .unwrap()
+        .expect("the token works now");
+    assert!(live.developer_id.is_none(), "an operator's token");
+    assert!(rt
+        .block_on(store.live_initial_access_token(&token, now + chrono::Duration::hours(3)))
+        .unwrap()
+        .is_none());
+    // Without --expires-in it does not expire.
+    let forever = p.json(&["registration-token", "create", "--json"]);
+    let forever = forever["initial_access_token"].as_str().unwrap();
+    assert!(rt
+        .block_on(store.live_initial_access_token(forever, now + chrono::Duration::days(3650)))
+        .unwrap()
+        .is_some());
+    let err = p.fails(&["registration-token", "create", "--expires-in", "soon"]);
+    assert!(err.contains("--expires-in"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1);
+    let human = p.run(&["registration-token", "create", "--expires-in", "1d"]);
+    assert!(human.status.success());
+    assert!(String::from_utf8(human.stdout).unwrap().contains("pfiat_"));
+}
+
+fn client_list_shows_the_apps_waiting_for_review(p: Pfid) {
+    p.json(&["db", "migrate", "--json"]);
+    let approved = p.json(&[
+        "client",
+        "create",
+        "--name",
+        "Operator App",
+        "--redirect-uri",
+        "https://op.example/cb",
+        "--json",
+    ]);
+    let (rt, store) = open_store(&p);
+    let created = rt
+        .block_on(store.create_client(
+            pfid_store::clients::NewClient {
+                name: "Portal App".into(),
+                description: None,
+                logo_uri: None,
+                client_uri: None,
+                policy_uri: None,
+                tos_uri: None,
+                app_type: pfid_store::clients::AppType::Web,
+                auth_method: pfid_store::clients::AuthMethod::ClientSecretBasic,
+                redirect_uris: vec!["https://portal.example/cb".into()],
+                post_logout_redirect_uris: vec![],
+                grant_types: vec!["authorization_code".into()],
+                scopes: vec!["openid".into()],
+                jwks: None,
+                jwks_uri: None,
+                id_token_signed_response_alg: "ES256".into(),
+                backchannel_logout_uri: None,
+                require_par: false,
+                status: pfid_store::clients::ClientStatus::Review,
+                developer_id: None,
+            },
+            chrono::Utc::now(),
+        ))
+        .unwrap();
+    let id = created.client.id.as_str();
+    let review = p.json(&["client", "list", "--status", "review", "--json"]);
+    let list = review["clients"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{review}");
+    assert_eq!(list[0]["client_id"], id);
+    assert_eq!(list[0]["status"], "review");
+    assert_eq!(list[0]["name"], "Portal App");
+    assert_eq!(
+        p.json(&["client", "approve", id, "--json"]),
+        serde_json::json!({"client_id": id, "status": "approved"})
+    );
+    let review = p.json(&["client", "list", "--status", "review", "--json"]);
+    assert!(review["clients"].as_array().unwrap().is_empty());
+    let all = p.json(&["client", "list", "--status", "approved", "--json"]);
+    let ids: Vec<&str> = all["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&id) && ids.contains(&approved["client_id"].as_str().unwrap()));
+    let out = p.json(&[
+        "client",
+        "reject",
+        id,
+        "--reason",
+        "no privacy policy",
+        "--json",
+    ]);
+    assert_eq!(out["status"], "rejected");
+    let c = rt.block_on(store.client(id)).unwrap().unwrap();
+    assert_eq!(c.status_reason.as_deref(), Some("no privacy policy"));
+}

@@ -29,6 +29,7 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     pub keys: KeySettings,
     pub throttle: ThrottleSettings,
+    pub developers: DeveloperSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +120,16 @@ pub struct ThrottleSettings {
     pub login_failures_per_account: u32,
     pub login_failures_per_address: u32,
     pub login_window: Duration,
+}
+
+/// The developer portal and dynamic client registration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeveloperSettings {
+    /// New apps from the portal or `/register` wait for an operator's approval.
+    pub review_required: bool,
+    /// How long a developer's email confirmation link works.
+    pub verification_link: Duration,
 }
 
 /// A string that never shows in `Debug` output or logs.
@@ -489,6 +500,8 @@ mod tests {
         assert!(s.keys.encryption_key.is_empty());
         assert!(s.mail.smtp_url.is_empty());
         assert!(s.migration.cutover.is_none());
+        assert!(s.developers.review_required);
+        assert_eq!(s.developers.verification_link.seconds(), 48 * 3600);
     }
 
     #[test]

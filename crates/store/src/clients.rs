@@ -154,12 +154,12 @@ impl Client {
     }
 }
 
-fn json_list(s: &str) -> StoreResult<Vec<String>> {
+pub(crate) fn json_list(s: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(s)
         .map_err(|e| StoreError::Invalid(format!("stored list is not JSON: {e}")))
 }
 
-fn to_json_list(v: &[String]) -> String {
+pub(crate) fn to_json_list(v: &[String]) -> String {
     serde_json::Value::from(v.to_vec()).to_string()
 }
 
@@ -220,7 +220,7 @@ pub struct NewClient {
 }
 
 impl NewClient {
-    fn validate(&self) -> StoreResult<()> {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
         if self.name.trim().is_empty() {
             return Err(StoreError::Invalid("an app needs a name".into()));
         }
@@ -251,6 +251,85 @@ pub struct CreatedClient {
     pub secret: Option<String>,
 }
 
+/// A client's rows, ready to insert, with its secret in clear (shown once).
+pub(crate) struct PreparedClient {
+    pub row: ClientRow,
+    pub secret_row: Option<ClientSecretRow>,
+    pub secret: Option<String>,
+}
+
+/// Validates `new` and builds its rows: a new id and, for a confidential app, a new
+/// 256-bit secret of which only the digest goes in the row.
+pub(crate) fn prepare_client(new: NewClient, now: DateTime<Utc>) -> StoreResult<PreparedClient> {
+    new.validate()?;
+    let db_now = time::to_db(now);
+    let id = secret::new_id()?;
+    let secret_value = if new.auth_method.uses_secret() {
+        Some(secret::new_token("pfcs_")?)
+    } else {
+        None
+    };
+    let secret_row = secret_value
+        .as_ref()
+        .map(|s| {
+            Ok::<_, StoreError>(ClientSecretRow {
+                id: secret::new_id()?,
+                client_id: id.clone(),
+                secret_hash: secret::digest(s),
+                created_at: db_now,
+                expires_at: None,
+            })
+        })
+        .transpose()?;
+    let row = ClientRow {
+        id,
+        name: new.name.trim().to_owned(),
+        description: new.description,
+        logo_uri: new.logo_uri,
+        client_uri: new.client_uri,
+        policy_uri: new.policy_uri,
+        tos_uri: new.tos_uri,
+        app_type: new.app_type.as_str().to_owned(),
+        token_endpoint_auth_method: new.auth_method.as_str().to_owned(),
+        redirect_uris: to_json_list(&new.redirect_uris),
+        post_logout_redirect_uris: to_json_list(&new.post_logout_redirect_uris),
+        grant_types: to_json_list(&new.grant_types),
+        scopes: new.scopes.join(" "),
+        jwks: new.jwks,
+        jwks_uri: new.jwks_uri,
+        id_token_signed_response_alg: new.id_token_signed_response_alg,
+        backchannel_logout_uri: new.backchannel_logout_uri,
+        require_par: new.require_par,
+        status: new.status.as_str().to_owned(),
+        status_reason: None,
+        developer_id: new.developer_id,
+        registration_access_token_hash: None,
+        created_at: db_now,
+        updated_at: db_now,
+    };
+    Ok(PreparedClient {
+        row,
+        secret_row,
+        secret: secret_value,
+    })
+}
+
+/// Inserts a prepared client inside the caller's transaction.
+pub(crate) fn insert_client_in(
+    conn: &mut crate::db::DbConn,
+    prepared: &PreparedClient,
+) -> StoreResult<Client> {
+    diesel::insert_into(clients::table)
+        .values(&prepared.row)
+        .execute(conn)?;
+    if let Some(secret_row) = &prepared.secret_row {
+        diesel::insert_into(client_secrets::table)
+            .values(secret_row)
+            .execute(conn)?;
+    }
+    Client::try_from(prepared.row.clone())
+}
+
 impl Store {
     /// Registers an app. Confidential apps get a new 256-bit secret, returned here once
     /// and stored only as its SHA-256 digest.
@@ -259,62 +338,10 @@ impl Store {
         new: NewClient,
         now: DateTime<Utc>,
     ) -> StoreResult<CreatedClient> {
-        new.validate()?;
-        let db_now = time::to_db(now);
-        let id = secret::new_id()?;
-        let secret_value = if new.auth_method.uses_secret() {
-            Some(secret::new_token("pfcs_")?)
-        } else {
-            None
-        };
-        let secret_row = secret_value.as_ref().map(|s| {
-            Ok::<_, StoreError>(ClientSecretRow {
-                id: secret::new_id()?,
-                client_id: id.clone(),
-                secret_hash: secret::digest(s),
-                created_at: db_now,
-                expires_at: None,
-            })
-        });
-        let secret_row = secret_row.transpose()?;
-        let row = ClientRow {
-            id,
-            name: new.name.trim().to_owned(),
-            description: new.description,
-            logo_uri: new.logo_uri,
-            client_uri: new.client_uri,
-            policy_uri: new.policy_uri,
-            tos_uri: new.tos_uri,
-            app_type: new.app_type.as_str().to_owned(),
-            token_endpoint_auth_method: new.auth_method.as_str().to_owned(),
-            redirect_uris: to_json_list(&new.redirect_uris),
-            post_logout_redirect_uris: to_json_list(&new.post_logout_redirect_uris),
-            grant_types: to_json_list(&new.grant_types),
-            scopes: new.scopes.join(" "),
-            jwks: new.jwks,
-            jwks_uri: new.jwks_uri,
-            id_token_signed_response_alg: new.id_token_signed_response_alg,
-            backchannel_logout_uri: new.backchannel_logout_uri,
-            require_par: new.require_par,
-            status: new.status.as_str().to_owned(),
-            status_reason: None,
-            developer_id: new.developer_id,
-            registration_access_token_hash: None,
-            created_at: db_now,
-            updated_at: db_now,
-        };
+        let prepared = prepare_client(new, now)?;
+        let secret_value = prepared.secret.clone();
         let client = self
-            .write(move |conn| {
-                diesel::insert_into(clients::table)
-                    .values(&row)
-                    .execute(conn)?;
-                if let Some(secret_row) = &secret_row {
-                    diesel::insert_into(client_secrets::table)
-                        .values(secret_row)
-                        .execute(conn)?;
-                }
-                Client::try_from(row)
-            })
+            .write(move |conn| insert_client_in(conn, &prepared))
             .await?;
         Ok(CreatedClient {
             client,

@@ -325,3 +325,81 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_assertions,
     pushed_requests,
 );
+
+// Developer portal and dynamic client registration (migration 2026-11-22-000801).
+
+diesel::table! {
+    developers (id) {
+        id -> Text,
+        email -> Text,
+        email_normalized -> Text,
+        display_name -> Text,
+        organization -> Nullable<Text>,
+        password_hash -> Text,
+        password_changed_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    developer_sessions (id) {
+        id -> Text,
+        token_hash -> Text,
+        developer_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    developer_links (id) {
+        id -> Text,
+        purpose -> Text,
+        token_hash -> Text,
+        email_normalized -> Text,
+        developer_id -> Nullable<Text>,
+        data -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    initial_access_tokens (id) {
+        id -> Text,
+        token_hash -> Text,
+        developer_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    client_registrations (client_id) {
+        client_id -> Text,
+        contacts -> Text,
+        initial_access_token_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(developer_sessions -> developers (developer_id));
+diesel::joinable!(developer_links -> developers (developer_id));
+diesel::joinable!(initial_access_tokens -> developers (developer_id));
+diesel::joinable!(client_registrations -> clients (client_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    developers,
+    developer_sessions,
+    developer_links,
+    initial_access_tokens,
+    client_registrations,
+    clients,
+);

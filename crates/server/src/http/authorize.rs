@@ -223,7 +223,15 @@ async fn handle(
                 &request.error("consent_required", "the user must approve this app"),
             ));
         }
-        return Ok(consent_page(state, req, &request, &params, &account));
+        let developer = crate::http::developers::maker_of(state, &request.client).await?;
+        return Ok(consent_page(
+            state,
+            req,
+            &request,
+            &params,
+            &account,
+            developer.as_deref(),
+        ));
     }
     issue_code(state, &request, &session, grant.map(|g| g.id)).await
 }
@@ -266,6 +274,7 @@ fn consent_page(
     request: &AuthorizeRequest,
     params: &Params,
     account: &Account,
+    developer: Option<&str>,
 ) -> HttpResponse {
     let form = state.csrf.issue(req);
     let client = &request.client;
@@ -281,7 +290,7 @@ fn consent_page(
         csrf_token: &form.token,
         request: &request_query,
         app_name: &client.name,
-        developer: None,
+        developer,
         logo_uri: logo.as_deref(),
         policy_uri: policy.as_deref(),
         tos_uri: tos.as_deref(),

@@ -17,6 +17,7 @@ pub fn document(issuer: &Issuer) -> Value {
         "token_endpoint": issuer.url("/token"),
         "userinfo_endpoint": issuer.url("/userinfo"),
         "jwks_uri": issuer.url("/jwks"),
+        "registration_endpoint": issuer.url("/register"),
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

@@ -3,8 +3,8 @@
 use actix_web::web;
 
 use crate::http::{
-    account, authorize, discovery, health, introspection, login, logout, par, revocation, token,
-    userinfo,
+    account, authorize, developers, discovery, health, introspection, login, logout, par,
+    registration, revocation, token, userinfo,
 };
 use crate::http::{recovery, settings, signup};
 
@@ -32,7 +32,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/introspect", web::post().to(introspection::introspect))
         .route("/par", web::post().to(par::push))
         .route("/userinfo", web::get().to(userinfo::get))
-        .route("/userinfo", web::post().to(userinfo::post));
+        .route("/userinfo", web::post().to(userinfo::post))
+        .configure(developers::configure)
+        .configure(registration::configure);
 }
 
 /// The patient's self-service pages: password and username recovery, sign-up from an

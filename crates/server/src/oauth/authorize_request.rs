@@ -9,7 +9,7 @@ use pfid_store::clients::{Client, ClientStatus};
 use serde_json::Value;
 
 use crate::http::params::Params;
-use crate::oauth::{pkce, scope};
+use crate::oauth::{client_metadata, pkce, scope};
 
 /// How the response reaches the client (OAuth 2.0 Multiple Response Types, Form Post).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +168,14 @@ pub fn validate_from(
         ));
     }
     let redirect_uri = match params.get("redirect_uri") {
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_owned(),
+        Some(uri)
+            if client
+                .redirect_uris
+                .iter()
+                .any(|r| client_metadata::redirect_uri_matches(r, uri, client.app_type)) =>
+        {
+            uri.to_owned()
+        }
         Some(_) => {
             return Err(page(
                 "Invalid return address",

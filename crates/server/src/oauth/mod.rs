@@ -5,6 +5,7 @@ pub mod authorize_request;
 pub mod claims;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod client_metadata;
 pub mod id_token;
 pub mod logout_token;
 pub mod pkce;

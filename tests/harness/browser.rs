@@ -92,7 +92,9 @@ impl Browser {
         let xpath = format!("//label[normalize-space(.)={}]", xpath_literal(label));
         let lab = self
             .client
-            .find(Locator::XPath(&xpath))
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|_| panic!("no label {label:?}"));
         let id = lab
@@ -113,7 +115,9 @@ impl Browser {
     pub async fn press(&self, text: &str) {
         let xpath = format!("//button[normalize-space(.)={}]", xpath_literal(text));
         self.client
-            .find(Locator::XPath(&xpath))
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|_| panic!("no button {text:?}"))
             .click()
@@ -125,7 +129,9 @@ impl Browser {
     pub async fn follow(&self, text: &str) {
         let xpath = format!("//a[normalize-space(.)={}]", xpath_literal(text));
         self.client
-            .find(Locator::XPath(&xpath))
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|_| panic!("no link {text:?}"))
             .click()
@@ -137,7 +143,9 @@ impl Browser {
     pub async fn choose(&self, text: &str) {
         let xpath = format!("//label[normalize-space(.)={}]", xpath_literal(text));
         self.client
-            .find(Locator::XPath(&xpath))
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|_| panic!("no radio {text:?}"))
             .click()

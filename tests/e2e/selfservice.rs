@@ -879,9 +879,16 @@ pub mod support_db {
 
     /// Token families of an account not yet revoked.
     pub fn live_token_families(srv: &TestServer, account_id: &str) -> i64 {
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM token_families WHERE account_id = '{account_id}' AND revoked_at IS NULL"
-        );
+        count(
+            srv,
+            &format!(
+                "SELECT COUNT(*) AS n FROM token_families WHERE account_id = '{account_id}' AND revoked_at IS NULL"
+            ),
+        )
+    }
+
+    /// Runs a `SELECT COUNT(*) AS n ...` query.
+    pub fn count(srv: &TestServer, sql: &str) -> i64 {
         match srv.backend {
             Backend::Sqlite => {
                 let path = srv.db.url.trim_start_matches("sqlite://").to_owned();

@@ -36,7 +36,7 @@ pub async fn invite(
 }
 
 /// Identity by date of birth and PIN; returns the account form page.
-async fn verify_with_pin(
+pub async fn verify_with_pin(
     srv: &TestServer,
     browser: &reqwest::Client,
     link: &str,
@@ -61,7 +61,7 @@ async fn verify_with_pin(
     page
 }
 
-async fn create_account(
+pub async fn create_account(
     srv: &TestServer,
     browser: &reqwest::Client,
     link: &str,

@@ -307,6 +307,26 @@ impl Store {
         .await
     }
 
+    /// The legacy logins flagged for sharing `email` (seed 003), at most `limit` of
+    /// them: when such a patient types the shared address rather than their username,
+    /// the login page still owes them the "ask your provider" answer.
+    pub async fn shared_email_logins(&self, email: &str, limit: i64) -> StoreResult<Vec<Account>> {
+        let email = normalize::email(email);
+        self.read(move |conn| {
+            accounts::table
+                .filter(accounts::email_normalized.eq(&email))
+                .filter(accounts::status.eq(AccountStatus::NeedsNewAccount.as_str()))
+                .order(accounts::id)
+                .limit(limit)
+                .select(AccountRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(Account::try_from)
+                .collect()
+        })
+        .await
+    }
+
     /// Every record the account may see, its own first, then by name.
     pub async fn linked_patients(
         &self,

@@ -28,6 +28,9 @@ pub const LEGACY_RESET_SENT: &str = "We have upgraded the Patient Fusion login s
      then log in again.";
 pub const NEEDS_NEW_ACCOUNT: &str =
     "Please ask your healthcare provider to create a new Patient Fusion account for you";
+/// How many logins sharing one email the login page checks a password against: enough
+/// for a family, few enough that one attempt stays cheap.
+const MAX_SHARED_EMAIL_LOGINS: i64 = 8;
 const EXPIRED_FORM: &str = "This page expired. Please try again.";
 
 #[derive(serde::Deserialize)]
@@ -152,12 +155,21 @@ pub async fn post(
         ));
     }
 
-    let account = if login.trim().is_empty() || password.is_empty() {
-        None
+    let candidates = if login.trim().is_empty() || password.is_empty() {
+        Vec::new()
     } else {
-        state.store.find_account_for_login(&login).await?
+        match state.store.find_account_for_login(&login).await? {
+            Some(account) => vec![account],
+            None if login.contains('@') => {
+                state
+                    .store
+                    .shared_email_logins(&login, MAX_SHARED_EMAIL_LOGINS)
+                    .await?
+            }
+            None => Vec::new(),
+        }
     };
-    let outcome = authenticate(&state, account, password).await?;
+    let outcome = authenticate(&state, candidates, password).await?;
     match outcome {
         Outcome::SignedIn(account) => {
             state.store.rate_clear(&name_bucket).await?;
@@ -262,17 +274,32 @@ pub async fn post(
 }
 
 /// Verifies the password for whatever the login named, spending one verification even
-/// when it named nothing.
+/// when it named nothing. Several candidates only arise for an email that legacy logins
+/// share; none of them may sign in, but the right password earns them seed 003's answer.
 async fn authenticate(
     state: &AppState,
-    account: Option<Account>,
+    candidates: Vec<Account>,
     password: String,
 ) -> Result<Outcome, PageError> {
     let hasher = state.passwords.clone();
     let cutover = state.settings.migration.cutover;
     let now = state.now();
     let result = tokio::task::spawn_blocking(move || {
-        let Some(account) = account else {
+        if candidates.len() > 1 {
+            let any_matches = candidates.iter().any(|account| {
+                account
+                    .legacy_password_hash
+                    .as_deref()
+                    .or(account.password_hash.as_deref())
+                    .is_some_and(|stored| hasher.verify(stored, &password))
+            });
+            return if any_matches {
+                Outcome::NeedsNewAccount
+            } else {
+                Outcome::Refused
+            };
+        }
+        let Some(account) = candidates.into_iter().next() else {
             hasher.verify_nothing(&password);
             return Outcome::Refused;
         };

@@ -231,6 +231,7 @@ impl Application {
         let background = vec![
             spawn_key_refresh(state.clone()),
             crate::outbox::spawn_worker(state.clone(), delivery),
+            spawn_housekeeping(state.clone()),
         ];
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -282,6 +283,38 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// How often each node deletes expired rows. Every node may run it at the same time:
+/// the deletes are idempotent.
+const HOUSEKEEPING_EVERY: StdDuration = StdDuration::from_secs(600);
+
+/// Deletes expired codes, tokens, sessions and delivered messages now and then.
+fn spawn_housekeeping(state: web::Data<AppState>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        // Not at start-up: a fleet restarting together would all purge at once.
+        let first = tokio::time::Instant::now() + HOUSEKEEPING_EVERY / 10;
+        let mut tick = tokio::time::interval_at(first, HOUSEKEEPING_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let login_window = state.settings.throttle.login_window.0;
+        let keep = pfid_store::housekeeping::Retention {
+            rate_windows: std::cmp::max(
+                pfid_store::housekeeping::Retention::default().rate_windows,
+                login_window * 2,
+            ),
+            ..Default::default()
+        };
+        loop {
+            tick.tick().await;
+            match state.store.purge_expired(state.now(), keep).await {
+                Ok(purged) if purged.total() > 0 => {
+                    tracing::info!(?purged, "deleted expired rows");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not delete expired rows"),
+            }
+        }
+    })
 }
 
 /// Every few seconds, pick up keys another process rotated.

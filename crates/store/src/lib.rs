@@ -17,6 +17,7 @@ pub mod clients;
 pub mod codes;
 pub mod developers;
 pub mod grants;
+pub mod housekeeping;
 pub mod invitations;
 pub mod keys;
 pub mod logout;

@@ -12,6 +12,7 @@ mod developer_support;
 mod developers;
 mod discovery;
 mod foundation;
+mod housekeeping;
 mod login;
 mod logout;
 mod outbox;

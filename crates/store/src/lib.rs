@@ -19,6 +19,7 @@ pub mod developers;
 pub mod grants;
 pub mod invitations;
 pub mod keys;
+pub mod legacy;
 pub mod logout;
 pub mod normalize;
 pub mod outbox;

@@ -20,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 use crate::output::report;
 use crate::{
     AccountCommand, Cli, ClientCommand, Command, DbCommand, InviteCommand, KeysCommand,
-    PatientCommand, RegistrationTokenCommand,
+    LegacyCommand, PatientCommand, RegistrationTokenCommand,
 };
 
 fn init_logging(settings: &Settings, serving: bool) {
@@ -78,6 +78,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::RegistrationToken {
             command: RegistrationTokenCommand::Create { expires_in, out },
         } => registration_token_create(settings, expires_in.as_deref(), out.json).await,
+        Command::Legacy {
+            command:
+                LegacyCommand::Import {
+                    file,
+                    dry_run,
+                    batch_size,
+                    out,
+                },
+        } => legacy_import(settings, &file, dry_run, batch_size, out.json).await,
+        Command::Legacy {
+            command: LegacyCommand::Report { out },
+        } => legacy_report(settings, out.json).await,
     }
 }
 
@@ -692,6 +704,91 @@ async fn registration_token_create(
         format!(
             "initial access token: {value}
 ({until}; shown only once)"
+        )
+    });
+    Ok(())
+}
+
+// ---------------------------------------------------------------- legacy import
+
+async fn legacy_import(
+    settings: Settings,
+    file: &std::path::Path,
+    dry_run: bool,
+    batch_size: u32,
+    json: bool,
+) -> Result<()> {
+    use std::io::IsTerminal;
+
+    let opened =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let size = opened.metadata().map(|m| m.len()).unwrap_or(0);
+    let input = std::io::BufReader::with_capacity(1 << 20, opened);
+    let store = store(&settings).await?;
+    let options = pfid_migration::ImportOptions {
+        dry_run,
+        batch_size: batch_size as usize,
+    };
+    // A bar on a terminal; otherwise a plain line now and then, so logs stay readable.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {human_pos} lines read, {per_sec}, {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let last_line = std::cell::Cell::new(0u64);
+    let progress = |lines: u64| match &bar {
+        Some(bar) => bar.set_position(lines),
+        None => {
+            if lines / 100_000 > last_line.get() / 100_000 {
+                eprintln!("{lines} lines read");
+            }
+            last_line.set(lines);
+        }
+    };
+    let started = std::time::Instant::now();
+    let result = pfid_migration::import(&store, input, options, Utc::now(), Some(&progress)).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let r = result.map_err(|e| anyhow!("{e}"))?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        bytes = size,
+        imported = r.imported,
+        "legacy import finished"
+    );
+    let value = serde_json::to_value(&r).context("cannot print the report")?;
+    report(json, &value, || {
+        let mut text =
+            format!(
+            "{}imported {}, skipped {}, {} legacy account(s) share an email and need a new account",
+            if dry_run { "dry run, nothing written: would have " } else { "" },
+            r.imported,
+            r.skipped,
+            r.duplicate_email_accounts
+        );
+        for e in &r.errors {
+            text.push_str(&format!("\nline {}: {}", e.line, e.reason));
+        }
+        text
+    });
+    Ok(())
+}
+
+async fn legacy_report(settings: Settings, json: bool) -> Result<()> {
+    let store = store(&settings).await?;
+    let r = store.legacy_report().await.map_err(|e| anyhow!("{e}"))?;
+    let value = serde_json::to_value(r).context("cannot print the report")?;
+    report(json, &value, || {
+        format!(
+            "must reset: {}\nreset done: {}\nneeds new account: {}",
+            r.must_reset, r.reset_done, r.needs_new_account
         )
     });
     Ok(())

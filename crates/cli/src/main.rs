@@ -66,6 +66,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Moving the old portal's logins in (docs/migration.md).
+    Legacy {
+        #[command(subcommand)]
+        command: LegacyCommand,
+    },
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -158,6 +163,28 @@ pub enum KeysCommand {
     /// New signing keys sign from now on; old public keys stay published until every
     /// token they signed has expired.
     Rotate {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LegacyCommand {
+    /// Import a JSON Lines export of legacy logins (idempotent: safe to run again).
+    Import {
+        /// The export file, one account a line.
+        file: PathBuf,
+        /// Check every line and report what would happen, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Count legacy logins by migration status.
+    Report {
         #[command(flatten)]
         out: JsonFlag,
     },

@@ -728,3 +728,324 @@ fn client_list_shows_the_apps_waiting_for_review(p: Pfid) {
     let c = rt.block_on(store.client(id)).unwrap().unwrap();
     assert_eq!(c.status_reason.as_deref(), Some("no privacy policy"));
 }
+
+// ---------------------------------------------------------------- legacy import
+
+both!(
+    legacy_import_flags_shared_emails_and_reports_bad_lines_by_number,
+    legacy_reimport_changes_nothing_and_a_changed_line_updates_its_account,
+    legacy_dry_run_writes_nothing,
+    legacy_import_flags_earlier_holders_of_an_email_but_not_active_logins,
+    legacy_reimport_keeps_a_login_that_finished_its_reset,
+);
+
+const BCRYPT: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
+const PBKDF2: &str =
+    "$pbkdf2-sha256$i=600000,l=32$c2FsdHNhbHRzYWx0$K4Iq3n6Ov0rHAM8Tn58vaE3uA/0fkXbgYgPdqq0n8kA";
+
+/// One export line as JSON text.
+fn legacy_line(id: &str, username: &str, email: &str, hash: &str, patients: &[&str]) -> String {
+    serde_json::json!({
+        "legacy_id": id,
+        "username": username,
+        "email": email,
+        "phone": "555-010-2000",
+        "birth_date": "1980-02-03",
+        "password_hash": hash,
+        "security_question": "What was the name of your first pet?",
+        "security_answer_hash": BCRYPT,
+        "patient_ids": patients,
+        "created_at": "2016-05-04T10:00:00Z",
+    })
+    .to_string()
+}
+
+fn write_export(p: &Pfid, name: &str, lines: &[String]) -> String {
+    let path = p.db.dir.path().join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path.display().to_string()
+}
+
+fn legacy_status(
+    rt: &tokio::runtime::Runtime,
+    store: &pfid_store::Store,
+    username: &str,
+) -> String {
+    let a = rt
+        .block_on(store.find_account_for_login(username))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no account {username}"));
+    a.status.as_str().to_owned()
+}
+
+fn legacy_import_flags_shared_emails_and_reports_bad_lines_by_number(p: Pfid) {
+    let known = p.json(&[
+        "patient",
+        "create",
+        "--first-name",
+        "Jane",
+        "--last-name",
+        "Doe",
+        "--birth-date",
+        "1980-02-03",
+        "--external-id",
+        "EXT-1",
+        "--json",
+    ]);
+    let lines = vec![
+        legacy_line("L1", "janedoe", "Dup@Example.com", BCRYPT, &["EXT-9"]),
+        legacy_line("L2", "johndoe", "  dup@example.COM ", PBKDF2, &["EXT-8"]),
+        "{\"legacy_id\": \"L3\", \"username\": ".to_owned(),
+        legacy_line("L4", "nomail", "x@example.com", BCRYPT, &[]).replace("\"email\"", "\"e_mail\""),
+        legacy_line("L5", "md5user", "md5@example.com", "$1$saltsalt$abcdefghijklmnopqrstuv", &[]),
+        legacy_line("L6", "baddate", "bd@example.com", BCRYPT, &[]).replace("1980-02-03", "1980-02-31"),
+        legacy_line("L7", "family", "family@example.com", BCRYPT, &["EXT-1", "EXT-2", "EXT-3"]),
+        String::new(),
+        legacy_line("L8", "argon", "argon@example.com", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$K4Iq3n6Ov0rHAM8Tn58vaE3uA/0fkXbgYgPdqq0n8kA", &["EXT-2"]),
+    ];
+    let file = write_export(&p, "export.jsonl", &lines);
+    let report = p.json(&["legacy", "import", &file, "--json"]);
+    assert_eq!(report["imported"], 4, "{report}");
+    assert_eq!(report["duplicate_email_accounts"], 2, "{report}");
+    assert_eq!(report["skipped"], 4, "{report}");
+    let errors = report["errors"].as_array().unwrap();
+    let lines_with_errors: Vec<u64> = errors.iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines_with_errors, vec![3, 4, 5, 6], "{report}");
+    let reason = |i: usize| errors[i]["reason"].as_str().unwrap().to_owned();
+    assert!(reason(0).contains("JSON"), "{}", reason(0));
+    assert!(reason(1).contains("missing field `email`"), "{}", reason(1));
+    assert!(reason(2).contains("unknown hash format"), "{}", reason(2));
+    assert!(reason(3).contains("birth_date"), "{}", reason(3));
+    assert_eq!(
+        p.json(&["legacy", "report", "--json"]),
+        serde_json::json!({"must_reset": 2, "reset_done": 0, "needs_new_account": 2})
+    );
+
+    let (rt, store) = open_store(&p);
+    assert_eq!(legacy_status(&rt, &store, "janedoe"), "needs_new_account");
+    assert_eq!(legacy_status(&rt, &store, "johndoe"), "needs_new_account");
+    let family = rt
+        .block_on(store.find_account_for_login("family"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(family.status.as_str(), "must_reset");
+    assert_eq!(family.legacy_password_hash.as_deref(), Some(BCRYPT));
+    assert!(family.password_hash.is_none());
+    // The record pfid knew is reused; the others are created, keyed by their ids, once.
+    let linked = rt.block_on(store.linked_patients(&family.id)).unwrap();
+    let mut ids: Vec<String> = linked
+        .iter()
+        .map(|(r, _)| r.external_id.clone().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["EXT-1", "EXT-2", "EXT-3"]);
+    let own = rt.block_on(store.own_patient(&family.id)).unwrap().unwrap();
+    assert_eq!(own.id, known["patient_id"].as_str().unwrap());
+    let argon = rt
+        .block_on(store.find_account_for_login("argon"))
+        .unwrap()
+        .unwrap();
+    let argon_own = rt.block_on(store.own_patient(&argon.id)).unwrap().unwrap();
+    assert_eq!(argon_own.external_id.as_deref(), Some("EXT-2"));
+    assert!(
+        linked.iter().any(|(r, _)| r.id == argon_own.id),
+        "one EXT-2 record"
+    );
+    let human = p.run(&["legacy", "report"]);
+    assert!(String::from_utf8(human.stdout)
+        .unwrap()
+        .contains("needs new account: 2"));
+}
+
+fn legacy_reimport_changes_nothing_and_a_changed_line_updates_its_account(p: Pfid) {
+    let mut lines = vec![
+        legacy_line("L1", "alice", "alice@example.com", BCRYPT, &["A1"]),
+        legacy_line("L2", "bob", "bob@example.com", PBKDF2, &["B1", "K1"]),
+        legacy_line("L3", "carol", "Bob@Example.com", BCRYPT, &["C1", "K1"]),
+    ];
+    let file = write_export(&p, "first.jsonl", &lines);
+    let first = p.json(&["legacy", "import", &file, "--json"]);
+    assert_eq!(
+        first,
+        serde_json::json!({"imported": 3, "duplicate_email_accounts": 2, "skipped": 0, "errors": []})
+    );
+    let again = p.json(&["legacy", "import", &file, "--json"]);
+    assert_eq!(
+        again,
+        serde_json::json!({"imported": 0, "duplicate_email_accounts": 2, "skipped": 3, "errors": []})
+    );
+    // Alice's phone changed in the old portal; Carol fixed her email, so Bob's address
+    // is his alone again: statuses are worked out afresh for every line of the file.
+    lines[0] = lines[0].replace("555-010-2000", "555-010-9999");
+    lines[2] = legacy_line("L3", "carol", "carol@example.com", BCRYPT, &["C1", "K1"]);
+    let file = write_export(&p, "second.jsonl", &lines);
+    let changed = p.json(&["legacy", "import", &file, "--json"]);
+    assert_eq!(
+        changed,
+        serde_json::json!({"imported": 3, "duplicate_email_accounts": 0, "skipped": 0, "errors": []})
+    );
+    let (rt, store) = open_store(&p);
+    let alice = rt
+        .block_on(store.find_account_for_login("alice"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(alice.phone.as_deref(), Some("555-010-9999"));
+    assert_eq!(legacy_status(&rt, &store, "carol"), "must_reset");
+    assert_eq!(legacy_status(&rt, &store, "bob"), "must_reset");
+    // Only Alice's line changes now.
+    lines[0] = lines[0].replace("555-010-9999", "555-010-7777");
+    let file = write_export(&p, "third.jsonl", &lines);
+    let one = p.json(&["legacy", "import", &file, "--json"]);
+    assert_eq!(one["imported"], 1, "{one}");
+    assert_eq!(one["skipped"], 2, "{one}");
+    assert_eq!(
+        p.json(&["legacy", "import", &file, "--json"])["imported"],
+        0
+    );
+}
+
+fn legacy_dry_run_writes_nothing(p: Pfid) {
+    let lines = vec![
+        legacy_line("L1", "alice", "same@example.com", BCRYPT, &["A1"]),
+        legacy_line("L2", "bob", "SAME@example.com", PBKDF2, &["B1"]),
+        legacy_line("L3", "carol", "carol@example.com", BCRYPT, &["C1"]),
+        "not json".to_owned(),
+    ];
+    let file = write_export(&p, "export.jsonl", &lines);
+    let dry = p.json(&["legacy", "import", &file, "--dry-run", "--json"]);
+    assert_eq!(dry["imported"], 3, "{dry}");
+    assert_eq!(dry["duplicate_email_accounts"], 2, "{dry}");
+    assert_eq!(dry["errors"][0]["line"], 4, "{dry}");
+    assert_eq!(
+        p.json(&["legacy", "report", "--json"]),
+        serde_json::json!({"must_reset": 0, "reset_done": 0, "needs_new_account": 0})
+    );
+    let (rt, store) = open_store(&p);
+    assert!(rt
+        .block_on(store.patient_by_external_id("A1"))
+        .unwrap()
+        .is_none());
+    assert!(rt
+        .block_on(store.find_account_for_login("alice"))
+        .unwrap()
+        .is_none());
+    // The real run then does what the dry run announced.
+    let real = p.json(&["legacy", "import", &file, "--json"]);
+    assert_eq!(real, dry);
+}
+
+fn legacy_import_flags_earlier_holders_of_an_email_but_not_active_logins(p: Pfid) {
+    let file = write_export(
+        &p,
+        "first.jsonl",
+        &[legacy_line(
+            "L1",
+            "alice",
+            "alice@example.com",
+            BCRYPT,
+            &["A1"],
+        )],
+    );
+    p.json(&["legacy", "import", &file, "--json"]);
+    p.json(&[
+        "account",
+        "create",
+        "--username",
+        "newbie",
+        "--email",
+        "newbie@example.com",
+        "--password",
+        "Correct-Horse-42",
+        "--json",
+    ]);
+    // A later file brings a second login for Alice's address, and one for the address
+    // an active (new-system) login already holds.
+    let file = write_export(
+        &p,
+        "second.jsonl",
+        &[
+            legacy_line("L2", "alice2", " ALICE@example.com", PBKDF2, &["A2"]),
+            legacy_line("L3", "newbie-old", "Newbie@Example.com", BCRYPT, &["N1"]),
+        ],
+    );
+    let report = p.json(&["legacy", "import", &file, "--json"]);
+    assert_eq!(report["imported"], 2, "{report}");
+    assert_eq!(report["duplicate_email_accounts"], 3, "{report}");
+    let (rt, store) = open_store(&p);
+    assert_eq!(legacy_status(&rt, &store, "alice"), "needs_new_account");
+    assert_eq!(legacy_status(&rt, &store, "alice2"), "needs_new_account");
+    assert_eq!(
+        legacy_status(&rt, &store, "newbie-old"),
+        "needs_new_account"
+    );
+    assert_eq!(legacy_status(&rt, &store, "newbie"), "active");
+    assert_eq!(
+        p.json(&["legacy", "report", "--json"]),
+        serde_json::json!({"must_reset": 0, "reset_done": 0, "needs_new_account": 3})
+    );
+}
+
+fn legacy_reimport_keeps_a_login_that_finished_its_reset(p: Pfid) {
+    let lines = vec![
+        legacy_line("L1", "alice", "alice@example.com", BCRYPT, &["A1"]),
+        legacy_line("L2", "bob", "bob@example.com", BCRYPT, &["B1"]),
+    ];
+    let file = write_export(&p, "export.jsonl", &lines);
+    p.json(&["legacy", "import", &file, "--json"]);
+    // Alice resets her password the way the reset page leaves a legacy login.
+    let new_hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdG5ld3NhbHQ$K4Iq3n6Ov0rHAM8Tn58vaE3uA/0fkXbgYgPdqq0n8kA";
+    execute(
+        &p,
+        &format!(
+            "UPDATE accounts SET status = 'active', password_hash = '{new_hash}', \
+             legacy_password_hash = NULL WHERE legacy_id = 'L1'"
+        ),
+    );
+    // The old portal's copy of Alice changed too (and now shares an address with
+    // Bob's new line): her new password, status and email stay; Bob is flagged.
+    let changed = vec![
+        legacy_line(
+            "L1",
+            "alice",
+            "alice-old@example.com",
+            PBKDF2,
+            &["A1", "A9"],
+        ),
+        legacy_line("L2", "bob", "alice@example.com", BCRYPT, &["B1"]),
+    ];
+    let file = write_export(&p, "changed.jsonl", &changed);
+    let report = p.json(&["legacy", "import", &file, "--json"]);
+    assert_eq!(report["imported"], 1, "{report}");
+    assert_eq!(report["skipped"], 1, "{report}");
+    let (rt, store) = open_store(&p);
+    let alice = rt
+        .block_on(store.find_account_for_login("alice"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(alice.status.as_str(), "active");
+    assert_eq!(alice.password_hash.as_deref(), Some(new_hash));
+    assert!(alice.legacy_password_hash.is_none());
+    assert_eq!(alice.email, "alice@example.com");
+    assert_eq!(legacy_status(&rt, &store, "bob"), "needs_new_account");
+    assert_eq!(
+        p.json(&["legacy", "report", "--json"]),
+        serde_json::json!({"must_reset": 0, "reset_done": 1, "needs_new_account": 1})
+    );
+}
+
+/// Runs one statement on the test database (a state no command produces, such as a
+/// legacy login after its reset).
+fn execute(p: &Pfid, sql: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    match p.db.backend {
+        pfid_tests::Backend::Sqlite => {
+            let path = p.db.url.trim_start_matches("sqlite://").to_owned();
+            let mut c = diesel::SqliteConnection::establish(&path).unwrap();
+            diesel::sql_query(sql).execute(&mut c).unwrap();
+        }
+        pfid_tests::Backend::Postgres => {
+            let mut c = diesel::PgConnection::establish(&p.db.url).unwrap();
+            diesel::sql_query(sql).execute(&mut c).unwrap();
+        }
+    }
+}

@@ -283,3 +283,25 @@ pub(crate) fn write_transaction<T>(
         (Err(e), _) => Err(e),
     }
 }
+
+/// Runs `f` inside a write transaction that is always rolled back: a dry run that
+/// exercises every statement and keeps none.
+pub(crate) fn rolled_back_transaction<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    let result = f(conn);
+    let end = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
+        DbConn::Postgres(c) => AnsiTransactionManager::rollback_transaction(c),
+    };
+    match (result, end) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(e)) => Err(e.into()),
+        (Err(e), _) => Err(e),
+    }
+}

@@ -20,6 +20,7 @@ pub mod grants;
 pub mod housekeeping;
 pub mod invitations;
 pub mod keys;
+pub mod legacy;
 pub mod logout;
 pub mod normalize;
 pub mod outbox;

@@ -13,6 +13,7 @@ mod developers;
 mod discovery;
 mod foundation;
 mod housekeeping;
+mod legacy;
 mod login;
 mod logout;
 mod outbox;

@@ -72,9 +72,7 @@ impl Store {
         let cutoff = time::to_db(now - keep.expired);
         let rate_cutoff = time::to_db(now - keep.rate_windows);
         let message_cutoff = time::to_db(now - keep.delivered_messages);
-        let mut purged = Purged::default();
-
-        purged.authorization_codes = self
+        let authorization_codes = self
             .write(move |conn| {
                 Ok(diesel::delete(
                     authorization_codes::table.filter(authorization_codes::expires_at.lt(cutoff)),
@@ -82,7 +80,7 @@ impl Store {
                 .execute(conn)?)
             })
             .await?;
-        purged.tokens = self
+        let tokens = self
             .write(move |conn| {
                 let access = diesel::delete(
                     access_tokens::table.filter(access_tokens::expires_at.lt(cutoff)),
@@ -101,7 +99,7 @@ impl Store {
                 Ok(access + refresh + families)
             })
             .await?;
-        purged.sessions = self
+        let sessions = self
             .write(move |conn| {
                 Ok(diesel::delete(
                     sessions::table.filter(
@@ -113,7 +111,7 @@ impl Store {
                 .execute(conn)?)
             })
             .await?;
-        purged.one_time_codes = self
+        let one_time_codes = self
             .write(move |conn| {
                 Ok(diesel::delete(
                     one_time_codes::table.filter(one_time_codes::expires_at.lt(cutoff)),
@@ -121,7 +119,7 @@ impl Store {
                 .execute(conn)?)
             })
             .await?;
-        purged.pushed_requests = self
+        let pushed_requests = self
             .write(move |conn| {
                 Ok(diesel::delete(
                     pushed_requests::table.filter(pushed_requests::expires_at.lt(cutoff)),
@@ -129,7 +127,7 @@ impl Store {
                 .execute(conn)?)
             })
             .await?;
-        purged.client_assertions = self
+        let client_assertions = self
             .write(move |conn| {
                 Ok(diesel::delete(
                     client_assertions::table.filter(client_assertions::expires_at.lt(cutoff)),
@@ -137,7 +135,7 @@ impl Store {
                 .execute(conn)?)
             })
             .await?;
-        purged.rate_limits = self
+        let rate_limits = self
             .write(move |conn| {
                 Ok(diesel::delete(
                     rate_limits::table.filter(rate_limits::window_start.lt(rate_cutoff)),
@@ -145,7 +143,7 @@ impl Store {
                 .execute(conn)?)
             })
             .await?;
-        purged.messages = self
+        let messages = self
             .write(move |conn| {
                 Ok(diesel::delete(
                     outbound_messages::table
@@ -155,7 +153,7 @@ impl Store {
                 .execute(conn)?)
             })
             .await?;
-        purged.developer_rows = self
+        let developer_rows = self
             .write(move |conn| {
                 let sessions = diesel::delete(
                     developer_sessions::table.filter(
@@ -172,6 +170,16 @@ impl Store {
                 Ok(sessions + links)
             })
             .await?;
-        Ok(purged)
+        Ok(Purged {
+            authorization_codes,
+            tokens,
+            sessions,
+            one_time_codes,
+            pushed_requests,
+            client_assertions,
+            rate_limits,
+            messages,
+            developer_rows,
+        })
     }
 }

@@ -452,7 +452,7 @@ async fn code_exchange(
     client: &Client,
     basic: &str,
 ) -> anyhow::Result<()> {
-    let wanted = (ctx.args.duration + ctx.args.warmup) as usize * 3000;
+    let wanted = (ctx.args.duration + ctx.args.warmup) as usize * 1500;
     let t0 = Instant::now();
     let codes = mint_codes(browsers, client, wanted, basic).await?;
     log(format!(

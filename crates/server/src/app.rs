@@ -29,9 +29,8 @@ pub struct AppState {
     pub keys: KeyRing,
     pub sealer: Arc<Sealer>,
     pub passwords: PasswordHasher,
-    /// One argon2 computation per core at a time: more only thrash the caches and
-    /// queue every other request behind them (see `AppState::password_work`).
-    pub password_slots: Arc<tokio::sync::Semaphore>,
+    /// One thread per core does every argon2 computation (see `password_threads`).
+    pub password_threads: Arc<crate::password_threads::PasswordThreads>,
     pub codes: CodeHasher,
     pub csrf: Csrf,
     pub metrics: Metrics,
@@ -61,21 +60,14 @@ impl AppState {
     pub fn product(&self) -> &str {
         &self.settings.server.product_name
     }
-    /// Runs password hashing or verification on the blocking pool, at most one per
+    /// Runs password hashing or verification on the password threads, at most one per
     /// core at once; the others wait their turn without holding a thread.
     pub async fn password_work<T, F>(&self, work: F) -> Result<T, String>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _slot = self
-            .password_slots
-            .acquire()
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| e.to_string())
+        self.password_threads.run(work).await
     }
     /// Queues a message durably and wakes the delivery worker.
     pub async fn send(
@@ -206,7 +198,10 @@ pub async fn build_state(
         keys,
         sealer,
         passwords,
-        password_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+        password_threads: Arc::new(
+            crate::password_threads::PasswordThreads::start(cores)
+                .map_err(|e| StartupError::Other(format!("password threads: {e}")))?,
+        ),
         codes,
         csrf,
         metrics: Metrics::default(),

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod metrics;
 pub mod oauth;
 pub mod outbox;
+pub mod password_threads;
 pub mod selfservice;
 
 pub use app::{AppState, Application, StartupError};

@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
@@ -760,7 +761,14 @@ impl Store {
     {
         let db_now = time::to_db(now);
         self.with_writer(move |conn| {
-            if dry_run {
+            // SQLite's default page cache (2 MB) is far smaller than the indexes a
+            // million accounts touch at random (uuid keys, emails, usernames): give the
+            // import's connection 256 MB, and hand it back to the pool as it was.
+            let sqlite = matches!(conn, DbConn::Sqlite(_));
+            if sqlite {
+                conn.batch_execute("PRAGMA cache_size = -262144")?;
+            }
+            let result = if dry_run {
                 db::rolled_back_transaction(conn, |conn| {
                     for batch in batches {
                         on_batch(write_batch(conn, batch, now)?);
@@ -768,13 +776,20 @@ impl Store {
                     finish(conn, db_now)
                 })
             } else {
-                for batch in batches {
-                    on_batch(db::write_transaction(conn, |conn| {
-                        write_batch(conn, batch, now)
-                    })?);
-                }
-                db::write_transaction(conn, |conn| finish(conn, db_now))
+                let written = || {
+                    for batch in batches {
+                        on_batch(db::write_transaction(conn, |conn| {
+                            write_batch(conn, batch, now)
+                        })?);
+                    }
+                    db::write_transaction(conn, |conn| finish(conn, db_now))
+                };
+                written()
+            };
+            if sqlite {
+                conn.batch_execute("PRAGMA cache_size = -2000")?;
             }
+            result
         })
         .await
     }

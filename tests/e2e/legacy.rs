@@ -115,6 +115,24 @@ async fn import(srv: &TestServer, lines: &[String]) -> pfid_migration::ImportRep
     report
 }
 
+/// Imports `user-<format>` with `<format>@example.com` and its own record, per format.
+async fn import_one_login_per_format(srv: &TestServer, hashes: &[(&'static str, String)]) {
+    let lines: Vec<String> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, (format, hash))| {
+            line(
+                &format!("L{i}"),
+                &format!("user-{format}"),
+                &format!("{format}@example.com"),
+                hash,
+                &[&format!("MRN-{i}")],
+            )
+        })
+        .collect();
+    import(srv, &lines).await;
+}
+
 async fn login_page(srv: &TestServer, browser: &reqwest::Client) -> String {
     get_page(srv, browser, "/login").await.1
 }
@@ -175,20 +193,7 @@ async fn before_the_cutover_every_legacy_format_signs_in_with_the_old_password(
     _inbox: Inbox,
 ) {
     let hashes = legacy_hashes();
-    let lines: Vec<String> = hashes
-        .iter()
-        .enumerate()
-        .map(|(i, (format, hash))| {
-            line(
-                &format!("L{i}"),
-                &format!("user-{format}"),
-                &format!("{format}@example.com"),
-                hash,
-                &[&format!("MRN-{i}")],
-            )
-        })
-        .collect();
-    import(&srv, &lines).await;
+    import_one_login_per_format(&srv, &hashes).await;
     for (format, _) in &hashes {
         let username = format!("user-{format}");
         let (status, session, body) = login_answer(&srv, &username, OLD_PASSWORD).await;
@@ -211,20 +216,7 @@ async fn after_the_cutover_the_old_password_mails_a_reset_link_instead_of_signin
     inbox: Inbox,
 ) {
     let hashes = legacy_hashes();
-    let lines: Vec<String> = hashes
-        .iter()
-        .enumerate()
-        .map(|(i, (format, hash))| {
-            line(
-                &format!("L{i}"),
-                &format!("user-{format}"),
-                &format!("{format}@example.com"),
-                hash,
-                &[&format!("MRN-{i}")],
-            )
-        })
-        .collect();
-    import(&srv, &lines).await;
+    import_one_login_per_format(&srv, &hashes).await;
     past_the_cutover(&srv);
     for (format, _) in &hashes {
         let username = format!("user-{format}");
@@ -258,20 +250,7 @@ async fn a_wrong_legacy_password_reads_as_any_failure_and_mails_nothing(
     _inbox: Inbox,
 ) {
     let hashes = legacy_hashes();
-    let lines: Vec<String> = hashes
-        .iter()
-        .enumerate()
-        .map(|(i, (format, hash))| {
-            line(
-                &format!("L{i}"),
-                &format!("user-{format}"),
-                &format!("{format}@example.com"),
-                hash,
-                &[],
-            )
-        })
-        .collect();
-    import(&srv, &lines).await;
+    import_one_login_per_format(&srv, &hashes).await;
     past_the_cutover(&srv);
     for (format, _) in &hashes {
         let username = format!("user-{format}");

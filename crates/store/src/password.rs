@@ -131,7 +131,7 @@ impl PasswordHasher {
 }
 
 /// The 10,000 most common passwords (source and license in the file's header).
-const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+const COMMON_PASSWORDS: &str = include_str!("../resources/common-passwords.txt");
 
 fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
     static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =

@@ -5,11 +5,13 @@
 
 use actix_web::HttpRequest;
 use chrono::{Duration, NaiveDate};
-use pfid_store::password;
+use pfid_store::recovery::NewSecurityCode;
+use pfid_store::{normalize, password};
 
 use crate::app::AppState;
 use crate::http::errors::PageError;
-use crate::selfservice::Limit;
+use crate::messages::{self, PhoneChannel};
+use crate::selfservice::{self, Limit};
 
 /// Shown when a step was tried too often.
 pub const TOO_MANY: &str =
@@ -158,4 +160,75 @@ mod tests {
             .unwrap_err()
             .contains("most used"));
     }
+}
+
+/// The flow a text or voice security code belongs to (a sign-up or a password reset).
+pub struct CodeFlow<'a> {
+    /// `SIGNUP_CODE` or `RESET_CODE`.
+    pub purpose: &'static str,
+    /// The throttle's step name and the key the flow is counted under.
+    pub step: &'static str,
+    pub flow_key: &'static str,
+    /// The invitation's or reset link's id.
+    pub subject: &'a str,
+    pub account_id: Option<&'a str>,
+    /// The phone on the patient's record: the only number a code is ever sent to.
+    pub on_record: Option<&'a str>,
+}
+
+/// Sends a new code for `flow` to the phone on record when `typed` matches it (or, with
+/// nothing typed, when the record has a phone), within the step's limits. Answers
+/// `true` when the limits were hit. Whether a code went out is never told: the page
+/// reads the same for a wrong number.
+pub async fn send_security_code(
+    state: &AppState,
+    req: &HttpRequest,
+    flow: CodeFlow<'_>,
+    typed: Option<&str>,
+    channel: PhoneChannel,
+) -> Result<bool, PageError> {
+    let now = state.now();
+    let ip = address(state, req);
+    let phone_key = normalize::phone(typed.or(flow.on_record).unwrap_or(""));
+    let limits = send_limits(
+        flow.step,
+        &ip,
+        &[(flow.flow_key, flow.subject), ("phone", &phone_key)],
+    );
+    if selfservice::hit_all(&state.store, &limits, now).await? {
+        return Ok(true);
+    }
+    let matches = match typed {
+        Some(t) => phone_matches(t, flow.on_record),
+        None => flow.on_record.is_some(),
+    };
+    if let (true, Some(phone)) = (matches, flow.on_record) {
+        let code = selfservice::new_code()?;
+        let lifetime = state.settings.lifetimes.security_code.0;
+        let message = messages::security_code(
+            channel,
+            phone,
+            &code,
+            lifetime.num_minutes(),
+            &state.settings,
+        )
+        .map_err(PageError::internal)?;
+        state
+            .store
+            .issue_security_code(
+                NewSecurityCode {
+                    purpose: flow.purpose,
+                    subject: flow.subject.to_owned(),
+                    account_id: flow.account_id.map(str::to_owned),
+                    code_hash: state.codes.hash(flow.purpose, &code),
+                    expires_at: now + lifetime,
+                    max_attempts: selfservice::MAX_ATTEMPTS,
+                },
+                message,
+                now,
+            )
+            .await?;
+        state.outbox_wakeup.wake();
+    }
+    Ok(false)
 }

@@ -14,7 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use pfid_store::accounts::{Account, AccountStatus};
-use pfid_store::recovery::{CodeCheck, NewSecurityCode, OneTimeLink, PasswordReset, ResetFlow};
+use pfid_store::recovery::{CodeCheck, OneTimeLink, PasswordReset, ResetFlow};
 use pfid_store::recovery::{RESET_CODE, RESET_LINK};
 use pfid_store::{normalize, PasswordHasher, StoreError};
 
@@ -530,55 +530,20 @@ async fn send_reset_code(
     typed: Option<&str>,
     channel: PhoneChannel,
 ) -> Result<bool, PageError> {
-    let now = state.now();
-    let ip = identity::address(state, req);
     let on_record = state
         .store
         .own_patient(&account.id)
         .await?
         .and_then(|p| p.phone);
-    let phone_key = normalize::phone(typed.or(on_record.as_deref()).unwrap_or(""));
-    let limits = identity::send_limits(
-        "reset-code",
-        &ip,
-        &[("flow", &link.id), ("phone", &phone_key)],
-    );
-    if selfservice::hit_all(&state.store, &limits, now).await? {
-        return Ok(true);
-    }
-    let matches = match typed {
-        Some(t) => identity::phone_matches(t, on_record.as_deref()),
-        None => on_record.is_some(),
+    let flow = identity::CodeFlow {
+        purpose: RESET_CODE,
+        step: "reset-code",
+        flow_key: "flow",
+        subject: &link.id,
+        account_id: Some(&account.id),
+        on_record: on_record.as_deref(),
     };
-    if let (true, Some(phone)) = (matches, on_record) {
-        let code = selfservice::new_code()?;
-        let lifetime = state.settings.lifetimes.security_code.0;
-        let message = messages::security_code(
-            channel,
-            &phone,
-            &code,
-            lifetime.num_minutes(),
-            &state.settings,
-        )
-        .map_err(PageError::internal)?;
-        state
-            .store
-            .issue_security_code(
-                NewSecurityCode {
-                    purpose: RESET_CODE,
-                    subject: link.id.clone(),
-                    account_id: Some(account.id.clone()),
-                    code_hash: state.codes.hash(RESET_CODE, &code),
-                    expires_at: now + lifetime,
-                    max_attempts: selfservice::MAX_ATTEMPTS,
-                },
-                message,
-                now,
-            )
-            .await?;
-        state.outbox_wakeup.wake();
-    }
-    Ok(false)
+    identity::send_security_code(state, req, flow, typed, channel).await
 }
 
 /// POST /reset-password/{token}/request-code: "Phone number from doctor's record",

@@ -16,7 +16,7 @@ use askama::Template;
 use pfid_store::accounts::{NewAccount, Relationship};
 use pfid_store::invitations::{Invitation, InvitationState, PIN_PURPOSE};
 use pfid_store::patients::Patient;
-use pfid_store::recovery::{CodeCheck, NewSecurityCode, SIGNUP_CODE};
+use pfid_store::recovery::{CodeCheck, SIGNUP_CODE};
 use pfid_store::sessions::ClientInfo;
 use pfid_store::{normalize, PasswordHasher, StoreError};
 
@@ -26,7 +26,7 @@ use crate::http::identity::{self, CODE_SENT, EXPIRED_FORM, TOO_MANY};
 use crate::http::pages::{self, MessagePage};
 use crate::http::recovery::CodeEntryPage;
 use crate::http::{session, user_agent};
-use crate::messages::{self, PhoneChannel};
+use crate::messages::PhoneChannel;
 use crate::selfservice::{self, Limit};
 
 /// Questions offered as suggestions; the patient may write their own.
@@ -365,50 +365,15 @@ async fn send_signup_code(
     typed: Option<&str>,
     channel: PhoneChannel,
 ) -> Result<bool, PageError> {
-    let now = state.now();
-    let ip = identity::address(state, req);
-    let phone_key = normalize::phone(typed.or(patient.phone.as_deref()).unwrap_or(""));
-    let limits = identity::send_limits(
-        "signup-code",
-        &ip,
-        &[("inv", &inv.id), ("phone", &phone_key)],
-    );
-    if selfservice::hit_all(&state.store, &limits, now).await? {
-        return Ok(true);
-    }
-    let matches = match typed {
-        Some(t) => identity::phone_matches(t, patient.phone.as_deref()),
-        None => patient.phone.is_some(),
+    let flow = identity::CodeFlow {
+        purpose: SIGNUP_CODE,
+        step: "signup-code",
+        flow_key: "inv",
+        subject: &inv.id,
+        account_id: None,
+        on_record: patient.phone.as_deref(),
     };
-    if let (true, Some(phone)) = (matches, &patient.phone) {
-        let code = selfservice::new_code()?;
-        let lifetime = state.settings.lifetimes.security_code.0;
-        let message = messages::security_code(
-            channel,
-            phone,
-            &code,
-            lifetime.num_minutes(),
-            &state.settings,
-        )
-        .map_err(PageError::internal)?;
-        state
-            .store
-            .issue_security_code(
-                NewSecurityCode {
-                    purpose: SIGNUP_CODE,
-                    subject: inv.id.clone(),
-                    account_id: None,
-                    code_hash: state.codes.hash(SIGNUP_CODE, &code),
-                    expires_at: now + lifetime,
-                    max_attempts: selfservice::MAX_ATTEMPTS,
-                },
-                message,
-                now,
-            )
-            .await?;
-        state.outbox_wakeup.wake();
-    }
-    Ok(false)
+    identity::send_security_code(state, req, flow, typed, channel).await
 }
 
 /// POST /signup/{token}/request-code: "Phone number from doctor's record", "Text" or

@@ -123,45 +123,6 @@ pub async fn count_failure(state: &AppState, limits: &[Limit]) -> Result<(), Pag
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn birth_dates_read_both_separators() {
-        assert_eq!(
-            parse_birth_date(" 1980/04/02 "),
-            NaiveDate::from_ymd_opt(1980, 4, 2)
-        );
-        assert_eq!(
-            parse_birth_date("1980-04-02"),
-            NaiveDate::from_ymd_opt(1980, 4, 2)
-        );
-        assert_eq!(parse_birth_date("04/02/1980"), None);
-        assert_eq!(parse_birth_date(""), None);
-    }
-
-    #[test]
-    fn phones_match_by_digits_only() {
-        assert!(phone_matches("+1 (555) 010-2000", Some("555-010-2000")));
-        assert!(!phone_matches("555-010-2001", Some("555-010-2000")));
-        assert!(!phone_matches("", Some("")));
-        assert!(!phone_matches("555-010-2000", None));
-    }
-
-    #[test]
-    fn new_passwords_follow_the_rule_and_match() {
-        assert!(check_new_password("Zebra-Lamp-8", "Zebra-Lamp-8").is_ok());
-        assert!(check_new_password("Zebra-Lamp-8", "Zebra-Lamp-9").is_err());
-        assert!(check_new_password("short", "short")
-            .unwrap_err()
-            .contains("at least 8 characters"));
-        assert!(check_new_password("Password1", "Password1")
-            .unwrap_err()
-            .contains("most used"));
-    }
-}
-
 /// The flow a text or voice security code belongs to (a sign-up or a password reset).
 pub struct CodeFlow<'a> {
     /// `SIGNUP_CODE` or `RESET_CODE`.
@@ -231,4 +192,43 @@ pub async fn send_security_code(
         state.outbox_wakeup.wake();
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn birth_dates_read_both_separators() {
+        assert_eq!(
+            parse_birth_date(" 1980/04/02 "),
+            NaiveDate::from_ymd_opt(1980, 4, 2)
+        );
+        assert_eq!(
+            parse_birth_date("1980-04-02"),
+            NaiveDate::from_ymd_opt(1980, 4, 2)
+        );
+        assert_eq!(parse_birth_date("04/02/1980"), None);
+        assert_eq!(parse_birth_date(""), None);
+    }
+
+    #[test]
+    fn phones_match_by_digits_only() {
+        assert!(phone_matches("+1 (555) 010-2000", Some("555-010-2000")));
+        assert!(!phone_matches("555-010-2001", Some("555-010-2000")));
+        assert!(!phone_matches("", Some("")));
+        assert!(!phone_matches("555-010-2000", None));
+    }
+
+    #[test]
+    fn new_passwords_follow_the_rule_and_match() {
+        assert!(check_new_password("Zebra-Lamp-8", "Zebra-Lamp-8").is_ok());
+        assert!(check_new_password("Zebra-Lamp-8", "Zebra-Lamp-9").is_err());
+        assert!(check_new_password("short", "short")
+            .unwrap_err()
+            .contains("at least 8 characters"));
+        assert!(check_new_password("Password1", "Password1")
+            .unwrap_err()
+            .contains("most used"));
+    }
 }

@@ -1,0 +1,2 @@
+DROP INDEX accounts_email_status;
+CREATE INDEX accounts_email_normalized ON accounts (email_normalized);

@@ -178,7 +178,7 @@ pub enum LegacyCommand {
         #[arg(long)]
         dry_run: bool,
         /// Lines per transaction.
-        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         batch_size: u32,
         #[command(flatten)]
         out: JsonFlag,

@@ -14,7 +14,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(url), Some(file)) = (args.next(), args.next()) else {
         return Err("usage: import_legacy DATABASE_URL FILE [BATCH_SIZE]".into());
     };
-    let batch_size = args.next().and_then(|b| b.parse().ok()).unwrap_or(5_000);
+    let batch_size = args
+        .next()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(ImportOptions::default().batch_size);
     let store = Store::connect(&StoreConfig {
         url: DatabaseUrl::parse(&url)?,
         pool_size: 2,

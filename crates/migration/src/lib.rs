@@ -26,7 +26,7 @@ impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
             dry_run: false,
-            batch_size: 5_000,
+            batch_size: 50_000,
         }
     }
 }
@@ -85,7 +85,21 @@ pub async fn import<R: BufRead + Send + 'static>(
         events: events.clone(),
         done: false,
     };
-    let written = store.import_legacy(reader, options.dry_run, now, move |outcome| {
+    // Reading and checking lines runs on its own thread, a batch ahead of the writer, so
+    // parsing overlaps the database's work. The bounded hand-over keeps memory flat: at
+    // most two parsed batches wait while one is written. When the writer stops early its
+    // end of the channel closes and the reader stops at its next batch.
+    let (parsed, to_write) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("legacy-reader".into())
+        .spawn(move || {
+            for batch in reader {
+                if parsed.send(batch).is_err() {
+                    break;
+                }
+            }
+        })?;
+    let written = store.import_legacy(to_write.into_iter(), options.dry_run, now, move |outcome| {
         let _ = events.send(Event::Batch(outcome));
     });
     let mut report = ImportReport {
@@ -148,7 +162,7 @@ enum Event {
     ReadFailed(std::io::Error),
 }
 
-/// Reads the file a batch at a time; runs on the store's blocking thread.
+/// Reads the file a batch at a time, on the reader thread.
 struct Batches<R> {
     input: R,
     line: u64,

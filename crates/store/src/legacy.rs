@@ -4,7 +4,8 @@
 //!
 //! Each batch costs a fixed number of statements whatever its size: one lookup each for
 //! existing legacy ids, their record links, usernames, emails and records, then
-//! multi-row inserts. Memory stays flat: the database, not a map in this process,
+//! multi-row inserts on SQLite and binary COPY on PostgreSQL (upserts only for logins
+//! the database already holds). Memory stays flat: the database, not a map in this process,
 //! remembers which emails earlier batches and earlier imports brought.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -211,7 +212,7 @@ struct LegacyPatientRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = account_patients)]
+#[diesel(table_name = account_patients, treat_none_as_default_value = false)]
 struct LinkRow {
     account_id: String,
     patient_id: String,
@@ -482,7 +483,7 @@ fn write_batch(
             if record_ids.contains_key(external_id) {
                 continue;
             }
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = new_row_id();
             record_ids.insert(external_id.clone(), id.clone());
             new_records.push(record_from_line(
                 id,
@@ -494,17 +495,22 @@ fn write_batch(
         }
     }
 
-    let mut rows = Vec::with_capacity(planned.len());
+    // Rows can take their final status at once unless an existing login moves to
+    // another address: two logins trading addresses would meet in the partial unique
+    // index mid-statement. Only then are rows written flagged and promoted afterwards.
+    let email_moves = planned.iter().any(|p| {
+        prior_email(&existing, &p.line.account)
+            .is_some_and(|before| before != normalize::email(&p.line.account.email))
+    });
+    let mut new_rows = Vec::with_capacity(planned.len());
+    let mut changed_rows = Vec::new();
     let mut must_reset_ids = Vec::new();
     let mut relink = Vec::new();
     let mut links = Vec::new();
     for p in &planned {
         let a = &p.line.account;
-        let id = p
-            .existing_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        if p.status == MUST_RESET {
+        let id = p.existing_id.clone().unwrap_or_else(new_row_id);
+        if email_moves && p.status == MUST_RESET {
             must_reset_ids.push(id.clone());
         }
         if p.existing_id.is_some() {
@@ -520,7 +526,7 @@ fn write_batch(
                 });
             }
         }
-        rows.push(LegacyAccountRow {
+        let row = LegacyAccountRow {
             id,
             username: a.username.trim().to_owned(),
             username_normalized: normalize::username(&a.username),
@@ -532,10 +538,7 @@ fn write_batch(
             legacy_password_hash: Some(a.password_hash.clone()),
             security_question: a.security_question.as_deref().map(|q| q.trim().to_owned()),
             security_answer_hash: a.security_answer_hash.clone(),
-            // Written flagged first and promoted below once every email in the batch is
-            // in place: the partial unique index on live emails then never sees two
-            // live holders mid-statement, whatever order the rows arrive in.
-            status: NEEDS_NEW.to_owned(),
+            status: if email_moves { NEEDS_NEW } else { p.status }.to_owned(),
             legacy_id: Some(a.legacy_id.trim().to_owned()),
             legacy_created_at: a.created_at.map(time::to_db),
             notify_email: true,
@@ -543,7 +546,12 @@ fn write_batch(
             password_changed_at: None,
             created_at: db_now,
             updated_at: db_now,
-        });
+        };
+        if p.existing_id.is_some() {
+            changed_rows.push(row);
+        } else {
+            new_rows.push(row);
+        }
     }
 
     for ids in to_flag.chunks(LOOKUP_CHUNK) {
@@ -558,10 +566,9 @@ fn write_batch(
         ))
         .execute(conn)? as u64;
     }
-    for chunk in new_records.chunks(INSERT_CHUNK) {
-        insert_records(conn, chunk)?;
-    }
-    for chunk in rows.chunks(INSERT_CHUNK) {
+    insert_records(conn, &new_records)?;
+    insert_accounts(conn, &new_rows)?;
+    for chunk in changed_rows.chunks(INSERT_CHUNK) {
         upsert_accounts(conn, chunk)?;
     }
     for ids in must_reset_ids.chunks(LOOKUP_CHUNK) {
@@ -577,11 +584,23 @@ fn write_batch(
         diesel::delete(account_patients::table.filter(account_patients::account_id.eq_any(ids)))
             .execute(conn)?;
     }
-    for chunk in links.chunks(INSERT_CHUNK * 4) {
-        insert_links(conn, chunk)?;
-    }
-    out.written = rows.len() as u64;
+    insert_links(conn, &links)?;
+    out.written = (new_rows.len() + changed_rows.len()) as u64;
     Ok(out)
+}
+
+/// The normalised email an existing legacy login has before this line is written.
+fn prior_email(existing: &HashMap<String, Existing>, a: &LegacyAccount) -> Option<String> {
+    existing
+        .get(a.legacy_id.trim())
+        .map(|e| normalize::email(&e.email))
+}
+
+/// Ids for rows the import creates are time-ordered (UUIDv7): a million inserts then
+/// land on the right-hand edge of each primary-key index instead of on random pages,
+/// which is what keeps a large import's page cache and WAL small.
+fn new_row_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 fn same_account(e: &Existing, a: &LegacyAccount, status: &str) -> bool {
@@ -677,29 +696,48 @@ fn upsert_accounts(conn: &mut DbConn, rows: &[LegacyAccountRow]) -> StoreResult<
     Ok(())
 }
 
-fn insert_records(conn: &mut DbConn, rows: &[LegacyPatientRow]) -> StoreResult<()> {
-    match conn {
-        DbConn::Sqlite(c) => diesel::insert_into(patients::table)
-            .values(rows)
-            .execute(c)?,
-        DbConn::Postgres(c) => diesel::insert_into(patients::table)
-            .values(rows)
-            .execute(c)?,
+/// Plain inserts of new rows: multi-row INSERTs on SQLite, and binary COPY on
+/// PostgreSQL, which skips parsing and planning a statement with thousands of
+/// parameters for every chunk.
+macro_rules! insert_all {
+    ($fn:ident, $table:path, $row:ty, $rows_per_statement:expr) => {
+        fn $fn(conn: &mut DbConn, rows: &[$row]) -> StoreResult<()> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            match conn {
+                DbConn::Sqlite(c) => {
+                    for chunk in rows.chunks($rows_per_statement) {
+                        diesel::insert_into($table).values(chunk).execute(c)?;
+                    }
+                }
+                DbConn::Postgres(c) => {
+                    diesel::copy_from($table).from_insertable(rows).execute(c)?;
+                }
+            }
+            Ok(())
+        }
     };
-    Ok(())
 }
 
-fn insert_links(conn: &mut DbConn, rows: &[LinkRow]) -> StoreResult<()> {
-    match conn {
-        DbConn::Sqlite(c) => diesel::insert_into(account_patients::table)
-            .values(rows)
-            .execute(c)?,
-        DbConn::Postgres(c) => diesel::insert_into(account_patients::table)
-            .values(rows)
-            .execute(c)?,
-    };
-    Ok(())
-}
+insert_all!(
+    insert_accounts,
+    accounts::table,
+    LegacyAccountRow,
+    INSERT_CHUNK
+);
+insert_all!(
+    insert_records,
+    patients::table,
+    LegacyPatientRow,
+    INSERT_CHUNK
+);
+insert_all!(
+    insert_links,
+    account_patients::table,
+    LinkRow,
+    INSERT_CHUNK * 4
+);
 
 /// The closing pass: every legacy login awaiting its reset whose email another
 /// non-deactivated login also uses is flagged. One GROUP BY over the table finds the
@@ -762,11 +800,18 @@ impl Store {
         let db_now = time::to_db(now);
         self.with_writer(move |conn| {
             // SQLite's default page cache (2 MB) is far smaller than the indexes a
-            // million accounts touch at random (uuid keys, emails, usernames): give the
-            // import's connection 256 MB, and hand it back to the pool as it was.
+            // million accounts touch at random (emails, usernames): give the import's
+            // connection 256 MB. Multi-row upserts keep a statement journal, which by
+            // default is a temporary file: keep it in memory. Checkpoint every 1 GB of
+            // WAL (262,144 pages) rather than every 4 MB, so an index page that many batches touch is
+            // copied into the database once per checkpoint, not once per batch. The
+            // connection goes back to the pool as it was.
             let sqlite = matches!(conn, DbConn::Sqlite(_));
             if sqlite {
-                conn.batch_execute("PRAGMA cache_size = -262144")?;
+                conn.batch_execute(
+                    "PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; \
+                     PRAGMA wal_autocheckpoint = 262144;",
+                )?;
             }
             let result = if dry_run {
                 db::rolled_back_transaction(conn, |conn| {
@@ -777,17 +822,27 @@ impl Store {
                 })
             } else {
                 let written = || {
-                    for batch in batches {
+                    for (done, batch) in (1u64..).zip(batches) {
                         on_batch(db::write_transaction(conn, |conn| {
                             write_batch(conn, batch, now)
                         })?);
+                        // PostgreSQL plans the batch lookups from table statistics, which
+                        // autovacuum refreshes far too late for a table growing this fast:
+                        // with a stale "empty table" estimate every lookup becomes a full
+                        // scan. Refresh them after batches 1, 2, 4, 8, ...
+                        if !sqlite && done.is_power_of_two() {
+                            conn.batch_execute("ANALYZE accounts, patients, account_patients")?;
+                        }
                     }
                     db::write_transaction(conn, |conn| finish(conn, db_now))
                 };
                 written()
             };
             if sqlite {
-                conn.batch_execute("PRAGMA cache_size = -2000")?;
+                conn.batch_execute(
+                    "PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT; \
+                     PRAGMA wal_autocheckpoint = 1000; PRAGMA wal_checkpoint(PASSIVE);",
+                )?;
             }
             result
         })

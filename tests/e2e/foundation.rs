@@ -19,6 +19,7 @@ both_backends!(
     external_ids_are_unique,
     a_login_sees_its_own_and_linked_records,
     linking_an_unknown_record_is_refused_and_writes_nothing,
+    concurrent_writes_that_fail_undo_only_their_own_work,
 );
 
 async fn health_and_readiness_answer(srv: TestServer) {
@@ -225,6 +226,87 @@ async fn linking_an_unknown_record_is_refused_and_writes_nothing(srv: TestServer
         .await
         .unwrap()
         .is_none());
+}
+
+/// On SQLite, writes that arrive together commit together (one transaction, a savepoint
+/// each): a failing write must undo only its own rows, whatever else shares its commit.
+async fn concurrent_writes_that_fail_undo_only_their_own_work(srv: TestServer) {
+    let hash = srv.state.passwords.hash(support::PASSWORD).unwrap();
+    let record = |external_id: String| NewPatient {
+        external_id: Some(external_id),
+        first_name: "Ann".into(),
+        last_name: "Lee".into(),
+        birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
+        email: None,
+        phone: None,
+        address: Address::default(),
+    };
+    let mut writes = Vec::new();
+    for i in 0..60 {
+        let store = srv.store().clone();
+        let now = srv.now();
+        let hash = hash.clone();
+        writes.push(tokio::spawn(async move {
+            match i % 3 {
+                // Every third write creates a record under one shared external id: only
+                // one of them may win.
+                0 => store
+                    .create_patient(record("SHARED".into()), now)
+                    .await
+                    .map(|_| ()),
+                // Every third inserts a login, then fails on an unknown record: the
+                // login it inserted must not survive.
+                1 => {
+                    let mut new =
+                        new_account(&format!("ghost{i}"), &format!("g{i}@example.com"), hash);
+                    new.own_patient = Some("no-such-record".into());
+                    store.create_account(new, now).await.map(|_| ())
+                }
+                _ => store
+                    .create_patient(record(format!("OWN-{i}")), now)
+                    .await
+                    .map(|_| ()),
+            }
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for w in writes {
+        outcomes.push(w.await.unwrap());
+    }
+    let by_kind = |kind: usize| -> Vec<&Result<(), StoreError>> {
+        outcomes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == kind)
+            .map(|(_, o)| o)
+            .collect()
+    };
+    let shared = by_kind(0);
+    assert_eq!(shared.iter().filter(|o| o.is_ok()).count(), 1);
+    assert!(shared
+        .iter()
+        .filter_map(|o| o.as_ref().err())
+        .all(|e| e.is_conflict_on("external_id")));
+    assert!(by_kind(1)
+        .iter()
+        .all(|o| matches!(o, Err(StoreError::Invalid(_)))));
+    assert!(by_kind(2).iter().all(|o| o.is_ok()), "{outcomes:?}");
+    for i in (1..60).step_by(3) {
+        assert!(srv
+            .store()
+            .find_account_for_login(&format!("ghost{i}"))
+            .await
+            .unwrap()
+            .is_none());
+    }
+    for i in (2..60).step_by(3) {
+        assert!(srv
+            .store()
+            .patient_by_external_id(&format!("OWN-{i}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
 }
 
 #[test]

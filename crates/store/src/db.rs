@@ -13,6 +13,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::StoreError;
+use crate::writer::Writer;
 
 /// A connection to whichever backend the URL named.
 #[derive(diesel::MultiConnection)]
@@ -165,15 +166,20 @@ impl ManageConnection for Manager {
 
 pub(crate) type DbPool = Pool<Manager>;
 
-/// Pools for one database. SQLite allows one writer at a time, and its busy handler
-/// sleeps in steps of milliseconds when writers collide, so every write goes through a
-/// single writer connection and waits in the pool's queue instead. PostgreSQL uses one
-/// pool for both.
-#[derive(Clone)]
+/// Connections for one database. SQLite allows one writer at a time, and its busy
+/// handler sleeps in steps of milliseconds when writers collide, so every write goes to
+/// a single writer thread that owns the write connection and commits writes in groups
+/// (`crate::writer`). PostgreSQL uses one pool for reads and writes.
 pub(crate) struct Pools {
     pub(crate) read: DbPool,
-    pub(crate) write: DbPool,
+    pub(crate) write: WritePath,
     pub(crate) backend: Backend,
+}
+
+/// Where writes go.
+pub(crate) enum WritePath {
+    Pool(DbPool),
+    Writer(Writer),
 }
 
 impl Pools {
@@ -209,10 +215,15 @@ impl Pools {
             // `first` switched the file to WAL before any reader opened, so readers
             // never race on the journal mode.
             Backend::Sqlite => {
-                drop(first);
+                let reopen = manager.clone();
+                let writer = Writer::start(first, move || {
+                    reopen
+                        .open()
+                        .map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")))
+                })?;
                 Ok(Pools {
                     read: build(size),
-                    write: build(1),
+                    write: WritePath::Writer(writer),
                     backend: Backend::Sqlite,
                 })
             }
@@ -221,7 +232,7 @@ impl Pools {
                 let pool = build(size);
                 Ok(Pools {
                     read: pool.clone(),
-                    write: pool,
+                    write: WritePath::Pool(pool),
                     backend: Backend::Postgres,
                 })
             }

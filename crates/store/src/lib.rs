@@ -35,6 +35,7 @@ pub mod secret;
 pub mod sessions;
 mod time;
 pub mod tokens;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +45,7 @@ pub use db::{Backend, DatabaseUrl};
 pub use error::{StoreError, StoreResult};
 pub use password::PasswordHasher;
 
-use db::{DbConn, Pools};
+use db::{DbConn, Pools, WritePath};
 
 /// How to reach the database and how to hash passwords.
 #[derive(Debug, Clone)]
@@ -116,14 +117,21 @@ impl Store {
         .await
     }
 
-    /// Runs `f` in one write transaction, committed before this returns.
+    /// Runs `f` in one write transaction, committed before this returns. On SQLite the
+    /// transaction may be a savepoint of a group commit: `f` sees the writes committed
+    /// before it, never another job's half-done work, and its failure undoes only its own.
     pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.with_writer(move |conn| db::write_transaction(conn, f))
-            .await
+        match &self.pools.write {
+            WritePath::Writer(writer) => writer.write(f).await,
+            WritePath::Pool(_) => {
+                self.with_writer(move |conn| db::write_transaction(conn, f))
+                    .await
+            }
+        }
     }
 
     /// Runs `f` on the writer connection without opening a transaction.
@@ -132,12 +140,17 @@ impl Store {
         F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pools.write.clone();
-        run_blocking(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await
+        match &self.pools.write {
+            WritePath::Writer(writer) => writer.exclusive(f).await,
+            WritePath::Pool(pool) => {
+                let pool = pool.clone();
+                run_blocking(move || {
+                    let mut conn = pool.get()?;
+                    f(&mut conn)
+                })
+                .await
+            }
+        }
     }
 }
 

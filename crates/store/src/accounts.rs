@@ -378,16 +378,38 @@ impl Store {
     /// The login holder's own record, which supplies name, birth date and phone claims.
     pub async fn own_patient(&self, account_id: &str) -> StoreResult<Option<Patient>> {
         let account_id = account_id.to_owned();
+        self.read(move |conn| load_own_patient(conn, &account_id))
+            .await
+    }
+
+    /// An account with its holder's own record, read on one pooled connection in one
+    /// hand-over to the blocking pool (the userinfo endpoint's question).
+    pub async fn account_with_own_patient(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(Account, Option<Patient>)>> {
+        let id = id.to_owned();
         self.read(move |conn| {
-            Ok(account_patients::table
-                .inner_join(patients::table)
-                .filter(account_patients::account_id.eq(account_id))
-                .filter(account_patients::relationship.eq(Relationship::Own.as_str()))
-                .select(PatientRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(Patient::from))
+            let Some(account) = load_account(conn, &id)? else {
+                return Ok(None);
+            };
+            let own = load_own_patient(conn, &id)?;
+            Ok(Some((account, own)))
         })
         .await
     }
+}
+
+fn load_own_patient(
+    conn: &mut crate::db::DbConn,
+    account_id: &str,
+) -> StoreResult<Option<Patient>> {
+    Ok(account_patients::table
+        .inner_join(patients::table)
+        .filter(account_patients::account_id.eq(account_id))
+        .filter(account_patients::relationship.eq(Relationship::Own.as_str()))
+        .select(PatientRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Patient::from))
 }

@@ -72,15 +72,14 @@ async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, BearerEr
     if !access.scopes.iter().any(|s| s == "openid") {
         return Err(BearerError::InsufficientScope("openid".into()));
     }
-    let Some(account) = state
+    let Some((account, own)) = state
         .store
-        .account(account_id)
+        .account_with_own_patient(account_id)
         .await?
-        .filter(|a| a.status == AccountStatus::Active)
+        .filter(|(a, _)| a.status == AccountStatus::Active)
     else {
         return Err(BearerError::InvalidToken);
     };
-    let own = state.store.own_patient(&account.id).await?;
     let body = claims::for_scopes(&account, own.as_ref(), &access.scopes);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -316,3 +316,22 @@ pub(crate) fn rolled_back_transaction<T>(
         (Err(e), _) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Integer;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+    /// `.cargo/config.toml` builds the bundled SQLite with the query planner stability
+    /// guarantee; without it every `.first()` query is parsed and planned again on each
+    /// execution (see the comment there).
+    #[test]
+    fn sqlite_keeps_prepared_plans_whatever_is_bound() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let qpsg: i32 = diesel::select(sql::<Integer>("sqlite_compileoption_used('ENABLE_QPSG')"))
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(qpsg, 1, "SQLite was built without SQLITE_ENABLE_QPSG");
+    }
+}

@@ -134,6 +134,21 @@ impl Store {
         }
     }
 
+    /// Runs `f`, which must issue exactly one statement (a statement is atomic on its
+    /// own), committed before this returns. On PostgreSQL it runs in autocommit: one round
+    /// trip to the server instead of three (BEGIN, the statement, COMMIT). On SQLite it
+    /// joins the writer's group commit like any other write.
+    pub(crate) async fn write_one_statement<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.pools.write {
+            WritePath::Writer(writer) => writer.write(f).await,
+            WritePath::Pool(_) => self.with_writer(f).await,
+        }
+    }
+
     /// Runs `f` on the writer connection without opening a transaction.
     async fn with_writer<T, F>(&self, f: F) -> StoreResult<T>
     where

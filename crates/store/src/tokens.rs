@@ -415,7 +415,7 @@ impl Store {
             auth_time: None,
         };
         let (row, token) = new_access_row(access, now, lifetime)?;
-        self.write(move |conn| {
+        self.write_one_statement(move |conn| {
             diesel::insert_into(access_tokens::table)
                 .values(&row)
                 .execute(conn)?;

@@ -372,24 +372,30 @@ impl Store {
     ) -> StoreResult<Option<(Client, Vec<String>)>> {
         let id = id.to_owned();
         let now = time::to_db(now);
+        // One query for every client-authenticated request: the client, repeated once
+        // per live secret (two while a rotation overlaps), or once with none.
         self.read(move |conn| {
-            let Some(row) = clients::table
-                .find(&id)
-                .select(ClientRow::as_select())
-                .first(conn)
-                .optional()?
-            else {
+            let live_secret = client_secrets::client_id.eq(clients::id).and(
+                client_secrets::expires_at
+                    .is_null()
+                    .or(client_secrets::expires_at.gt(now)),
+            );
+            let rows: Vec<(ClientRow, Option<String>)> = clients::table
+                .left_join(client_secrets::table.on(live_secret))
+                .filter(clients::id.eq(&id))
+                .select((
+                    ClientRow::as_select(),
+                    client_secrets::secret_hash.nullable(),
+                ))
+                .load(conn)?;
+            let mut rows = rows.into_iter();
+            let Some((row, first)) = rows.next() else {
                 return Ok(None);
             };
-            let digests: Vec<String> = client_secrets::table
-                .filter(client_secrets::client_id.eq(&id))
-                .filter(
-                    client_secrets::expires_at
-                        .is_null()
-                        .or(client_secrets::expires_at.gt(now)),
-                )
-                .select(client_secrets::secret_hash)
-                .load(conn)?;
+            let digests = first
+                .into_iter()
+                .chain(rows.filter_map(|(_, digest)| digest))
+                .collect();
             Ok(Some((Client::try_from(row)?, digests)))
         })
         .await

@@ -102,12 +102,16 @@ pub enum ClientCommand {
     },
     /// Approve an app in review.
     Approve {
+        /// The app's client id (an older id may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Reject an app, with the reason its developer will read.
     Reject {
+        /// The app's client id (an older id may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long)]
         reason: String,
@@ -116,6 +120,8 @@ pub enum ClientCommand {
     },
     /// Suspend an app: its tokens stop working at once.
     Suspend {
+        /// The app's client id (an older id may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long)]
         reason: Option<String>,

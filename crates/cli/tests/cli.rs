@@ -347,6 +347,9 @@ fn client_review_commands_change_status(p: Pfid) {
     );
     let err = p.fails(&["client", "approve", "nope"]);
     assert!(err.contains("no client"), "{err}");
+    // An id that begins with '-' (older ids could) is an id, not an option.
+    let err = p.fails(&["client", "suspend", "-lh2KRAUWtSa_s030Pp9fA", "--json"]);
+    assert!(err.contains("no client"), "{err}");
 }
 
 fn keys_rotate_prints_the_new_kids(p: Pfid) {

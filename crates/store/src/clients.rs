@@ -1,8 +1,9 @@
 //! Client apps, their secrets and their review status.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::DbConn;
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{ClientRow, ClientSecretRow};
 use crate::schema::{client_secrets, clients};
@@ -372,33 +373,8 @@ impl Store {
     ) -> StoreResult<Option<(Client, Vec<String>)>> {
         let id = id.to_owned();
         let now = time::to_db(now);
-        // One query for every client-authenticated request: the client, repeated once
-        // per live secret (two while a rotation overlaps), or once with none.
-        self.read(move |conn| {
-            let live_secret = client_secrets::client_id.eq(clients::id).and(
-                client_secrets::expires_at
-                    .is_null()
-                    .or(client_secrets::expires_at.gt(now)),
-            );
-            let rows: Vec<(ClientRow, Option<String>)> = clients::table
-                .left_join(client_secrets::table.on(live_secret))
-                .filter(clients::id.eq(&id))
-                .select((
-                    ClientRow::as_select(),
-                    client_secrets::secret_hash.nullable(),
-                ))
-                .load(conn)?;
-            let mut rows = rows.into_iter();
-            let Some((row, first)) = rows.next() else {
-                return Ok(None);
-            };
-            let digests = first
-                .into_iter()
-                .chain(rows.filter_map(|(_, digest)| digest))
-                .collect();
-            Ok(Some((Client::try_from(row)?, digests)))
-        })
-        .await
+        self.read(move |conn| load_client_with_secrets(conn, &id, now))
+            .await
     }
 
     /// Apps, newest first, optionally only those in one review state.
@@ -446,4 +422,36 @@ impl Store {
         })
         .await
     }
+}
+
+/// A client with the digests of its live secrets, in one query for every
+/// client-authenticated request: the client row comes once per live secret (two while a
+/// rotation overlaps), or once with none.
+pub(crate) fn load_client_with_secrets(
+    conn: &mut DbConn,
+    id: &str,
+    now: NaiveDateTime,
+) -> StoreResult<Option<(Client, Vec<String>)>> {
+    let live_secret = client_secrets::client_id.eq(clients::id).and(
+        client_secrets::expires_at
+            .is_null()
+            .or(client_secrets::expires_at.gt(now)),
+    );
+    let rows: Vec<(ClientRow, Option<String>)> = clients::table
+        .left_join(client_secrets::table.on(live_secret))
+        .filter(clients::id.eq(id))
+        .select((
+            ClientRow::as_select(),
+            client_secrets::secret_hash.nullable(),
+        ))
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((row, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let digests = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, digest)| digest))
+        .collect();
+    Ok(Some((Client::try_from(row)?, digests)))
 }

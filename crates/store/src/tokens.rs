@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use crate::clients::Client;
 use crate::db::DbConn;
 use crate::error::StoreResult;
 use crate::rows::{AccessRow, FamilyRow, RefreshRow};
@@ -578,61 +579,30 @@ impl Store {
         };
         let hash = secret::digest(token);
         let db_now = time::to_db(now);
-        self.read(move |conn| match kind {
-            TokenKind::Access => {
-                let row: Option<(AccessRow, String, Option<String>, Option<String>)> =
-                    access_tokens::table
-                        .inner_join(clients::table)
-                        .left_join(accounts::table)
-                        .filter(access_tokens::token_hash.eq(&hash))
-                        .select((
-                            AccessRow::as_select(),
-                            clients::status,
-                            accounts::status.nullable(),
-                            accounts::username.nullable(),
-                        ))
-                        .first(conn)
-                        .optional()?;
-                let Some((row, client_status, account_status, username)) = row else {
-                    return Ok(None);
-                };
-                let live = row.revoked_at.is_none()
-                    && row.expires_at > db_now
-                    && client_status == "approved"
-                    && account_status.as_deref().is_none_or(|s| s == "active");
-                Ok(live.then(|| ActiveToken {
-                    kind,
-                    client_id: row.client_id,
-                    account_id: row.account_id,
-                    username,
-                    scopes: split_scopes(&row.scopes),
-                    issued_at: time::from_db(row.created_at),
-                    expires_at: time::from_db(row.expires_at),
-                }))
-            }
-            TokenKind::Refresh => {
-                let Some((rt, family, client_status, account_status, username)) =
-                    load_refresh(conn, &hash)?
-                else {
-                    return Ok(None);
-                };
-                let live = family.revoked_at.is_none()
-                    && rt.used_at.is_none()
-                    && rt.expires_at > db_now
-                    && family.expires_at > db_now
-                    && client_status == "approved"
-                    && account_status == "active"
-                    && grant_is_live(conn, family.grant_id.as_deref())?;
-                Ok(live.then(|| ActiveToken {
-                    kind,
-                    client_id: family.client_id,
-                    account_id: Some(family.account_id),
-                    username: Some(username),
-                    scopes: split_scopes(&family.scopes),
-                    issued_at: time::from_db(rt.created_at),
-                    expires_at: time::from_db(rt.expires_at.min(family.expires_at)),
-                }))
-            }
+        self.read(move |conn| load_active_token(conn, kind, &hash, db_now))
+            .await
+    }
+
+    /// The introspection endpoint's two questions in one trip to the blocking pool: the
+    /// calling client with its live secret digests, and the state of `token`. The token
+    /// answer must be used only once the client has authenticated.
+    pub async fn client_and_active_token(
+        &self,
+        client_id: &str,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Option<(Client, Vec<String>)>, Option<ActiveToken>)> {
+        let client_id = client_id.to_owned();
+        let kind = TokenKind::of(token);
+        let hash = secret::digest(token);
+        let db_now = time::to_db(now);
+        self.read(move |conn| {
+            let client = crate::clients::load_client_with_secrets(conn, &client_id, db_now)?;
+            let token = match kind {
+                Some(kind) => load_active_token(conn, kind, &hash, db_now)?,
+                None => None,
+            };
+            Ok((client, token))
         })
         .await
     }
@@ -700,5 +670,71 @@ impl Store {
         let db_now = time::to_db(now);
         self.write(move |conn| crate::grants::revoke_tokens_of(conn, &account_id, None, db_now))
             .await
+    }
+}
+
+/// Reads a token's state: `Some` only while it is live (not expired, revoked or rotated
+/// out, its client approved and its account active).
+pub(crate) fn load_active_token(
+    conn: &mut DbConn,
+    kind: TokenKind,
+    hash: &str,
+    db_now: NaiveDateTime,
+) -> StoreResult<Option<ActiveToken>> {
+    match kind {
+        TokenKind::Access => {
+            let row: Option<(AccessRow, String, Option<String>, Option<String>)> =
+                access_tokens::table
+                    .inner_join(clients::table)
+                    .left_join(accounts::table)
+                    .filter(access_tokens::token_hash.eq(hash))
+                    .select((
+                        AccessRow::as_select(),
+                        clients::status,
+                        accounts::status.nullable(),
+                        accounts::username.nullable(),
+                    ))
+                    .first(conn)
+                    .optional()?;
+            let Some((row, client_status, account_status, username)) = row else {
+                return Ok(None);
+            };
+            let live = row.revoked_at.is_none()
+                && row.expires_at > db_now
+                && client_status == "approved"
+                && account_status.as_deref().is_none_or(|s| s == "active");
+            Ok(live.then(|| ActiveToken {
+                kind,
+                client_id: row.client_id,
+                account_id: row.account_id,
+                username,
+                scopes: split_scopes(&row.scopes),
+                issued_at: time::from_db(row.created_at),
+                expires_at: time::from_db(row.expires_at),
+            }))
+        }
+        TokenKind::Refresh => {
+            let Some((rt, family, client_status, account_status, username)) =
+                load_refresh(conn, hash)?
+            else {
+                return Ok(None);
+            };
+            let live = family.revoked_at.is_none()
+                && rt.used_at.is_none()
+                && rt.expires_at > db_now
+                && family.expires_at > db_now
+                && client_status == "approved"
+                && account_status == "active"
+                && grant_is_live(conn, family.grant_id.as_deref())?;
+            Ok(live.then(|| ActiveToken {
+                kind,
+                client_id: family.client_id,
+                account_id: Some(family.account_id),
+                username: Some(username),
+                scopes: split_scopes(&family.scopes),
+                issued_at: time::from_db(rt.created_at),
+                expires_at: time::from_db(rt.expires_at.min(family.expires_at)),
+            }))
+        }
     }
 }

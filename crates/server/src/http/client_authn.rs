@@ -41,33 +41,67 @@ pub async fn authenticate_client(
     params: &Params,
     endpoint: &str,
 ) -> Result<(Client, Presented), OAuthError> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let presented = client_auth::presented(authorization, params)?;
-    let basic = presented.used_basic();
-    if let Presented::Assertion { assertion_type, .. } = &presented {
-        if assertion_type != JWT_BEARER {
-            return Err(OAuthError::invalid_client(format!(
-                "client_assertion_type must be {JWT_BEARER}"
-            )));
+    let claim = ClientClaim::of(req, params)?;
+    let found = state
+        .store
+        .client_with_secrets(&claim.client_id, state.now())
+        .await?;
+    claim.verify(state, found, endpoint).await
+}
+
+/// What a request says about its client before the database is asked: the credentials
+/// it presented and the client id they name. Endpoints that read more than the client
+/// (introspection) look it up together with the rest, then call `verify`.
+pub struct ClientClaim {
+    pub presented: Presented,
+    pub client_id: String,
+}
+
+impl ClientClaim {
+    pub fn of(req: &HttpRequest, params: &Params) -> Result<Self, OAuthError> {
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let presented = client_auth::presented(authorization, params)?;
+        let basic = presented.used_basic();
+        if let Presented::Assertion { assertion_type, .. } = &presented {
+            if assertion_type != JWT_BEARER {
+                return Err(OAuthError::invalid_client(format!(
+                    "client_assertion_type must be {JWT_BEARER}"
+                )));
+            }
         }
+        let Some(client_id) = claimed_client_id(&presented) else {
+            return Err(
+                OAuthError::invalid_client("client_id is required").with_basic_challenge(basic)
+            );
+        };
+        Ok(ClientClaim {
+            presented,
+            client_id,
+        })
     }
-    let Some(client_id) = claimed_client_id(&presented) else {
-        return Err(OAuthError::invalid_client("client_id is required").with_basic_challenge(basic));
-    };
-    let now = state.now();
-    let Some((client, digests)) = state.store.client_with_secrets(&client_id, now).await? else {
-        return Err(
-            OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic)
-        );
-    };
-    client_auth::check_secret_or_public(&presented, &client, &digests)?;
-    if let Presented::Assertion { assertion, .. } = &presented {
-        check_assertion(state, &client, assertion, endpoint).await?;
+
+    /// Checks the presented credentials against `found`, the claimed client with its
+    /// live secret digests as the store returned them.
+    pub async fn verify(
+        self,
+        state: &AppState,
+        found: Option<(Client, Vec<String>)>,
+        endpoint: &str,
+    ) -> Result<(Client, Presented), OAuthError> {
+        let presented = self.presented;
+        let Some((client, digests)) = found else {
+            return Err(OAuthError::invalid_client("client authentication failed")
+                .with_basic_challenge(presented.used_basic()));
+        };
+        client_auth::check_secret_or_public(&presented, &client, &digests)?;
+        if let Presented::Assertion { assertion, .. } = &presented {
+            check_assertion(state, &client, assertion, endpoint).await?;
+        }
+        Ok((client, presented))
     }
-    Ok((client, presented))
 }
 
 /// Verifies a `private_key_jwt` assertion: signature with one of the client's keys,

@@ -11,7 +11,7 @@ use pfid_store::tokens::TokenKind;
 use serde_json::{json, Map, Value};
 
 use crate::app::AppState;
-use crate::http::client_authn::authenticate_client;
+use crate::http::client_authn::ClientClaim;
 use crate::http::errors::OAuthError;
 use crate::http::token::form_params;
 
@@ -29,18 +29,26 @@ pub async fn introspect(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let params = form_params(&req, &body)?;
-    let (client, presented) = authenticate_client(&state, &req, &params, "/introspect").await?;
+    let claim = ClientClaim::of(&req, &params)?;
+    // The client and the token are read together (one hand-over to the blocking pool);
+    // the token's state is looked at only once the client has authenticated.
+    let token = params.get("token");
+    let (found, active) = state
+        .store
+        .client_and_active_token(&claim.client_id, token.unwrap_or_default(), state.now())
+        .await?;
+    let (client, presented) = claim.verify(&state, found, "/introspect").await?;
     if client.is_public() {
         return Err(
             OAuthError::invalid_client("public clients cannot use token introspection")
                 .with_basic_challenge(presented.used_basic()),
         );
     }
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    if token.is_none() {
+        return Err(OAuthError::invalid_request("token is required"));
+    }
     let inactive = json!({"active": false});
-    let Some(active) = state.store.active_token(token, state.now()).await? else {
+    let Some(active) = active else {
         return Ok(respond(inactive));
     };
     if active.client_id != client.id {

@@ -566,23 +566,6 @@ impl Store {
         .await
     }
 
-    /// An access or refresh token that is live now, with what introspection reports;
-    /// None for anything unknown, expired, revoked, rotated out, or whose app, account
-    /// or consent is no longer valid. Changes nothing.
-    pub async fn active_token(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<ActiveToken>> {
-        let Some(kind) = TokenKind::of(token) else {
-            return Ok(None);
-        };
-        let hash = secret::digest(token);
-        let db_now = time::to_db(now);
-        self.read(move |conn| load_active_token(conn, kind, &hash, db_now))
-            .await
-    }
-
     /// The introspection endpoint's two questions in one trip to the blocking pool: the
     /// calling client with its live secret digests, and the state of `token`. The token
     /// answer must be used only once the client has authenticated.
@@ -593,13 +576,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<(Option<(Client, Vec<String>)>, Option<ActiveToken>)> {
         let client_id = client_id.to_owned();
-        let kind = TokenKind::of(token);
-        let hash = secret::digest(token);
+        // A value that is not one of pfid's tokens is never looked up (nor digested).
+        let token = TokenKind::of(token).map(|kind| (kind, secret::digest(token)));
         let db_now = time::to_db(now);
         self.read(move |conn| {
             let client = crate::clients::load_client_with_secrets(conn, &client_id, db_now)?;
-            let token = match kind {
-                Some(kind) => load_active_token(conn, kind, &hash, db_now)?,
+            let token = match token {
+                Some((kind, hash)) => load_active_token(conn, kind, &hash, db_now)?,
                 None => None,
             };
             Ok((client, token))
@@ -673,8 +656,9 @@ impl Store {
     }
 }
 
-/// Reads a token's state: `Some` only while it is live (not expired, revoked or rotated
-/// out, its client approved and its account active).
+/// An access or refresh token that is live now, with what introspection reports; None
+/// for anything unknown, expired, revoked, rotated out, or whose app, account or
+/// consent is no longer valid. Changes nothing.
 pub(crate) fn load_active_token(
     conn: &mut DbConn,
     kind: TokenKind,

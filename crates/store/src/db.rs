@@ -334,4 +334,19 @@ mod tests {
             .unwrap();
         assert_eq!(qpsg, 1, "SQLite was built without SQLITE_ENABLE_QPSG");
     }
+
+    /// Multi-thread mode, not serialized: no mutex per call on a connection only one
+    /// thread uses at a time (`.cargo/config.toml`).
+    #[test]
+    fn sqlite_takes_no_per_connection_mutex() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let multi_thread: i32 =
+            diesel::select(sql::<Integer>("sqlite_compileoption_used('THREADSAFE=2')"))
+                .get_result(&mut conn)
+                .unwrap();
+        assert_eq!(
+            multi_thread, 1,
+            "SQLite was not built with SQLITE_THREADSAFE=2"
+        );
+    }
 }

@@ -210,10 +210,7 @@ impl<R: BufRead> Iterator for Batches<R> {
                 continue;
             }
             match parse_line(text, self.today) {
-                Ok(account) => batch.push(LegacyLine {
-                    line: self.line,
-                    account,
-                }),
+                Ok(account) => batch.push(LegacyLine::new(self.line, account)),
                 Err(reason) => {
                     let _ = self.events.send(Event::Bad(self.line, reason));
                 }

@@ -2,10 +2,10 @@
 //! unique-email rule (an address shared by two live logins flags the legacy ones
 //! `needs_new_account`), and the migration report.
 //!
-//! Each batch costs a fixed number of statements whatever its size: one lookup each for
-//! existing legacy ids, their record links, usernames, emails and records, then
-//! a cached single-row insert per row on SQLite and binary COPY on PostgreSQL (upserts only for logins
-//! the database already holds). Memory stays flat: the database, not a map in this process,
+//! Each batch costs a fixed number of lookups whatever its size: one each for existing
+//! legacy ids, their record links, usernames, emails and records. New rows then go in
+//! through one cached prepared INSERT per row on SQLite and binary COPY on PostgreSQL
+//! (upserts only for logins the database already holds). Memory stays flat: the database, not a map in this process,
 //! remembers which emails earlier batches and earlier imports brought.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -137,8 +137,8 @@ fn check_hash(field: &str, hash: &str) -> StoreResult<()> {
 /// has time to spare, its single writer thread has none.
 #[derive(Debug, Clone)]
 pub struct LegacyLine {
-    pub line: u64,
-    pub account: LegacyAccount,
+    line: u64,
+    account: LegacyAccount,
     legacy_id: String,
     username_normalized: String,
     email_normalized: String,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::on_backend;
 use crate::error::{StoreError, StoreResult};
 use crate::patients::Patient;
 use crate::rows::{AccountPatientRow, AccountRow, PatientRow};
@@ -163,13 +164,13 @@ impl NewAccount {
 }
 
 pub(crate) fn load_account(conn: &mut crate::db::DbConn, id: &str) -> StoreResult<Option<Account>> {
-    accounts::table
+    on_backend!(conn, |c| accounts::table
         .find(id)
         .select(AccountRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(Account::try_from)
-        .transpose()
+        .first(c)
+        .optional())?
+    .map(Account::try_from)
+    .transpose()
 }
 
 /// Links `account_id` to each record, checking first that the record exists so the
@@ -404,12 +405,12 @@ fn load_own_patient(
     conn: &mut crate::db::DbConn,
     account_id: &str,
 ) -> StoreResult<Option<Patient>> {
-    Ok(account_patients::table
+    Ok(on_backend!(conn, |c| account_patients::table
         .inner_join(patients::table)
         .filter(account_patients::account_id.eq(account_id))
         .filter(account_patients::relationship.eq(Relationship::Own.as_str()))
         .select(PatientRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(Patient::from))
+        .first(c)
+        .optional())?
+    .map(Patient::from))
 }

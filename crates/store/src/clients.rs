@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::DbConn;
+use crate::db::{on_backend, DbConn};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{ClientRow, ClientSecretRow};
 use crate::schema::{client_secrets, clients};
@@ -437,14 +437,14 @@ pub(crate) fn load_client_with_secrets(
             .is_null()
             .or(client_secrets::expires_at.gt(now)),
     );
-    let rows: Vec<(ClientRow, Option<String>)> = clients::table
+    let rows: Vec<(ClientRow, Option<String>)> = on_backend!(conn, |c| clients::table
         .left_join(client_secrets::table.on(live_secret))
         .filter(clients::id.eq(id))
         .select((
             ClientRow::as_select(),
             client_secrets::secret_hash.nullable(),
         ))
-        .load(conn)?;
+        .load(c))?;
     let mut rows = rows.into_iter();
     let Some((row, first)) = rows.next() else {
         return Ok(None);

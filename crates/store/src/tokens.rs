@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::clients::Client;
-use crate::db::DbConn;
+use crate::db::{on_backend, DbConn};
 use crate::error::StoreResult;
 use crate::rows::{AccessRow, FamilyRow, RefreshRow};
 use crate::schema::{
@@ -374,17 +374,18 @@ impl Store {
         let hash = secret::digest(token);
         let db_now = time::to_db(now);
         self.read(move |conn| {
-            let row: Option<(AccessRow, String, Option<String>)> = access_tokens::table
-                .inner_join(clients::table)
-                .left_join(accounts::table)
-                .filter(access_tokens::token_hash.eq(hash))
-                .select((
-                    AccessRow::as_select(),
-                    clients::status,
-                    accounts::status.nullable(),
-                ))
-                .first(conn)
-                .optional()?;
+            let row: Option<(AccessRow, String, Option<String>)> =
+                on_backend!(conn, |c| access_tokens::table
+                    .inner_join(clients::table)
+                    .left_join(accounts::table)
+                    .filter(access_tokens::token_hash.eq(&hash))
+                    .select((
+                        AccessRow::as_select(),
+                        clients::status,
+                        accounts::status.nullable(),
+                    ))
+                    .first(c)
+                    .optional())?;
             let Some((row, client_status, account_status)) = row else {
                 return Ok(None);
             };
@@ -417,9 +418,9 @@ impl Store {
         };
         let (row, token) = new_access_row(access, now, lifetime)?;
         self.write_one_statement(move |conn| {
-            diesel::insert_into(access_tokens::table)
+            on_backend!(conn, |c| diesel::insert_into(access_tokens::table)
                 .values(&row)
-                .execute(conn)?;
+                .execute(c))?;
             Ok(IssuedTokens {
                 access_token: token,
                 access_expires_at: now + lifetime,
@@ -668,7 +669,7 @@ pub(crate) fn load_active_token(
     match kind {
         TokenKind::Access => {
             let row: Option<(AccessRow, String, Option<String>, Option<String>)> =
-                access_tokens::table
+                on_backend!(conn, |c| access_tokens::table
                     .inner_join(clients::table)
                     .left_join(accounts::table)
                     .filter(access_tokens::token_hash.eq(hash))
@@ -678,8 +679,8 @@ pub(crate) fn load_active_token(
                         accounts::status.nullable(),
                         accounts::username.nullable(),
                     ))
-                    .first(conn)
-                    .optional()?;
+                    .first(c)
+                    .optional())?;
             let Some((row, client_status, account_status, username)) = row else {
                 return Ok(None);
             };

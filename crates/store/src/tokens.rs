@@ -225,18 +225,18 @@ fn grant_is_live(conn: &mut DbConn, grant_id: Option<&str>) -> StoreResult<bool>
     let Some(grant_id) = grant_id else {
         return Ok(true);
     };
-    let revoked: Option<Option<NaiveDateTime>> = grants::table
+    let revoked: Option<Option<NaiveDateTime>> = on_backend!(conn, |c| grants::table
         .find(grant_id)
         .select(grants::revoked_at)
-        .first(conn)
-        .optional()?;
+        .first(c)
+        .optional())?;
     Ok(matches!(revoked, Some(None)))
 }
 
 type RefreshJoin = (RefreshRow, FamilyRow, String, String, String);
 
 fn load_refresh(conn: &mut DbConn, hash: &str) -> StoreResult<Option<RefreshJoin>> {
-    Ok(refresh_tokens::table
+    Ok(on_backend!(conn, |c| refresh_tokens::table
         .inner_join(
             token_families::table
                 .inner_join(clients::table)
@@ -250,8 +250,8 @@ fn load_refresh(conn: &mut DbConn, hash: &str) -> StoreResult<Option<RefreshJoin
             accounts::status,
             accounts::username,
         ))
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Revokes everything issued from one authorization code (RFC 6749 §4.1.2: a code used
@@ -290,18 +290,20 @@ impl Store {
         let code_hash = code_hash.to_owned();
         let db_now = time::to_db(now);
         self.write(move |conn| {
-            let consumed = diesel::update(authorization_codes::table.find(&code_hash))
-                .filter(authorization_codes::used_at.is_null())
-                .set(authorization_codes::used_at.eq(db_now))
-                .execute(conn)?;
+            let consumed = on_backend!(conn, |c| diesel::update(
+                authorization_codes::table.find(&code_hash)
+            )
+            .filter(authorization_codes::used_at.is_null())
+            .set(authorization_codes::used_at.eq(db_now))
+            .execute(c))?;
             if consumed == 0 {
                 revoke_from_code(conn, &code_hash, db_now)?;
                 return Ok(CodeExchange::AlreadyUsed);
             }
-            let code: crate::rows::CodeRow = authorization_codes::table
+            let code: crate::rows::CodeRow = on_backend!(conn, |c| authorization_codes::table
                 .find(&code_hash)
                 .select(crate::rows::CodeRow::as_select())
-                .first(conn)?;
+                .first(c))?;
             let mut family_id = None;
             let mut refresh_token = None;
             if with_refresh {
@@ -319,14 +321,14 @@ impl Store {
                     expires_at: time::to_db(now + lifetimes.refresh_absolute),
                     revoked_at: None,
                 };
-                diesel::insert_into(token_families::table)
+                on_backend!(conn, |c| diesel::insert_into(token_families::table)
                     .values(&family)
-                    .execute(conn)?;
+                    .execute(c))?;
                 let idle_end = (now + lifetimes.refresh_idle).min(now + lifetimes.refresh_absolute);
                 let (row, token) = new_refresh_row(&family.id, now, idle_end)?;
-                diesel::insert_into(refresh_tokens::table)
+                on_backend!(conn, |c| diesel::insert_into(refresh_tokens::table)
                     .values(&row)
-                    .execute(conn)?;
+                    .execute(c))?;
                 family_id = Some(family.id);
                 refresh_token = Some(token);
             }
@@ -343,13 +345,13 @@ impl Store {
                 now,
                 lifetimes.access,
             )?;
-            diesel::insert_into(access_tokens::table)
+            on_backend!(conn, |c| diesel::insert_into(access_tokens::table)
                 .values(&access)
-                .execute(conn)?;
+                .execute(c))?;
             if let Some(grant_id) = &code.grant_id {
-                diesel::update(grants::table.find(grant_id))
+                on_backend!(conn, |c| diesel::update(grants::table.find(grant_id))
                     .set(grants::last_used_at.eq(db_now))
-                    .execute(conn)?;
+                    .execute(c))?;
             }
             Ok(CodeExchange::Issued(IssuedTokens {
                 access_token,
@@ -515,19 +517,19 @@ impl Store {
             };
             // Two requests racing with one token: only one rotates it; the other is a
             // reuse, as RFC 9700 §4.14.2 wants.
-            let rotated = diesel::update(refresh_tokens::table.find(&hash))
+            let rotated = on_backend!(conn, |c| diesel::update(refresh_tokens::table.find(&hash))
                 .filter(refresh_tokens::used_at.is_null())
                 .set(refresh_tokens::used_at.eq(db_now))
-                .execute(conn)?;
+                .execute(c))?;
             if rotated == 0 {
                 revoke_family(conn, &family.id, db_now)?;
                 return Ok(RefreshOutcome::Reused);
             }
             let idle_end = (now + lifetimes.refresh_idle).min(time::from_db(family.expires_at));
             let (row, refresh_token) = new_refresh_row(&family.id, now, idle_end)?;
-            diesel::insert_into(refresh_tokens::table)
+            on_backend!(conn, |c| diesel::insert_into(refresh_tokens::table)
                 .values(&row)
-                .execute(conn)?;
+                .execute(c))?;
             let joined = scopes.join(" ");
             let (access, access_token) = new_access_row(
                 AccessFor {
@@ -542,13 +544,13 @@ impl Store {
                 now,
                 lifetimes.access,
             )?;
-            diesel::insert_into(access_tokens::table)
+            on_backend!(conn, |c| diesel::insert_into(access_tokens::table)
                 .values(&access)
-                .execute(conn)?;
+                .execute(c))?;
             if let Some(grant_id) = &family.grant_id {
-                diesel::update(grants::table.find(grant_id))
+                on_backend!(conn, |c| diesel::update(grants::table.find(grant_id))
                     .set(grants::last_used_at.eq(db_now))
-                    .execute(conn)?;
+                    .execute(c))?;
             }
             Ok(RefreshOutcome::Refreshed(Box::new(Refreshed {
                 tokens: IssuedTokens {

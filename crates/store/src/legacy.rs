@@ -142,6 +142,7 @@ pub struct LegacyLine {
     legacy_id: String,
     username_normalized: String,
     email_normalized: String,
+    links: Vec<(String, Relationship)>,
 }
 
 impl LegacyLine {
@@ -151,6 +152,7 @@ impl LegacyLine {
             legacy_id: account.legacy_id.trim().to_owned(),
             username_normalized: normalize::username(&account.username),
             email_normalized: normalize::email(&account.email),
+            links: account.links(),
             account,
         }
     }
@@ -303,7 +305,6 @@ const NEEDS_NEW: &str = "needs_new_account";
 struct Planned {
     line: LegacyLine,
     existing_id: Option<String>,
-    links: Vec<(String, Relationship)>,
     status: &'static str,
 }
 
@@ -482,10 +483,10 @@ fn write_batch(
         } else {
             MUST_RESET
         };
-        let links = line.account.links();
         let prior = existing.get(&line.legacy_id);
         if let Some(e) = prior {
-            let wanted: BTreeSet<(String, String)> = links
+            let wanted: BTreeSet<(String, String)> = line
+                .links
                 .iter()
                 .map(|(p, r)| (p.clone(), r.as_str().to_owned()))
                 .collect();
@@ -498,7 +499,6 @@ fn write_batch(
         planned.push(Planned {
             existing_id: prior.map(|e| e.id.clone()),
             line,
-            links,
             status,
         });
     }
@@ -506,7 +506,7 @@ fn write_batch(
     // Records: reuse the ones pfid has, create the rest from the first line naming them.
     let external_ids: Vec<String> = planned
         .iter()
-        .flat_map(|p| p.links.iter().map(|(e, _)| e.clone()))
+        .flat_map(|p| p.line.links.iter().map(|(e, _)| e.clone()))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -521,7 +521,7 @@ fn write_batch(
     .collect();
     let mut new_records = Vec::new();
     for p in &planned {
-        for (external_id, rel) in &p.links {
+        for (external_id, rel) in &p.line.links {
             if record_ids.contains_key(external_id) {
                 continue;
             }
@@ -531,7 +531,7 @@ fn write_batch(
                 id,
                 external_id,
                 *rel,
-                &p.line.account,
+                &p.line,
                 &batch_time,
             ));
         }
@@ -554,6 +554,7 @@ fn write_batch(
             legacy_id,
             username_normalized,
             email_normalized,
+            links: wanted_links,
             ..
         } = p.line;
         let id = p.existing_id.clone().unwrap_or_else(new_row_id);
@@ -563,7 +564,7 @@ fn write_batch(
         if p.existing_id.is_some() {
             relink.push(id.clone());
         }
-        for (external_id, rel) in &p.links {
+        for (external_id, rel) in &wanted_links {
             if let Some(patient_id) = record_ids.get(external_id) {
                 links.push(LinkRow {
                     account_id: id.clone(),
@@ -678,9 +679,10 @@ fn record_from_line(
     id: String,
     external_id: &str,
     rel: Relationship,
-    a: &LegacyAccount,
+    line: &LegacyLine,
     now: &BatchTime,
 ) -> LegacyPatientRow {
+    let a = &line.account;
     let own = rel == Relationship::Own;
     let name = |v: &Option<String>| {
         v.as_deref()
@@ -699,7 +701,7 @@ fn record_from_line(
         last_name: last,
         birth_date: a.birth_date,
         email: own.then(|| a.email.trim().to_owned()),
-        email_normalized: own.then(|| normalize::email(&a.email)),
+        email_normalized: own.then(|| line.email_normalized.clone()),
         phone: if own {
             a.phone.as_deref().map(|p| p.trim().to_owned())
         } else {
@@ -976,13 +978,14 @@ mod tests {
                 .and_hms_opt(0, 0, 0)
                 .unwrap(),
         );
-        let own = record_from_line("id1".into(), "P1", Relationship::Own, &a, &now);
+        let line = LegacyLine::new(1, a);
+        let own = record_from_line("id1".into(), "P1", Relationship::Own, &line, &now);
         assert_eq!(
             (own.first_name.as_str(), own.last_name.as_str()),
             ("Jane", "Doe")
         );
         assert_eq!(own.email_normalized.as_deref(), Some("jane@example.com"));
-        let child = record_from_line("id2".into(), "C1", Relationship::Guardian, &a, &now);
+        let child = record_from_line("id2".into(), "C1", Relationship::Guardian, &line, &now);
         assert_eq!(
             (child.first_name.as_str(), child.last_name.as_str()),
             ("Patient", "C1")

@@ -376,26 +376,7 @@ impl Store {
         let hash = secret::digest(token);
         let db_now = time::to_db(now);
         self.read(move |conn| {
-            let row: Option<(AccessRow, String, Option<String>)> =
-                on_backend!(conn, |c| access_tokens::table
-                    .inner_join(clients::table)
-                    .left_join(accounts::table)
-                    .filter(access_tokens::token_hash.eq(&hash))
-                    .select((
-                        AccessRow::as_select(),
-                        clients::status,
-                        accounts::status.nullable(),
-                    ))
-                    .first(c)
-                    .optional())?;
-            let Some((row, client_status, account_status)) = row else {
-                return Ok(None);
-            };
-            let live = row.revoked_at.is_none()
-                && row.expires_at > db_now
-                && client_status == "approved"
-                && account_status.as_deref().is_none_or(|s| s == "active");
-            Ok(live.then(|| AccessToken::from(row)))
+            Ok(load_live_access(conn, &hash, db_now)?.map(|(row, _)| AccessToken::from(row)))
         })
         .await
     }
@@ -659,6 +640,37 @@ impl Store {
     }
 }
 
+/// An access token's row, with its patient's username, when the token is live now:
+/// known, not revoked, not expired, its app approved and, for a patient's token, the
+/// account active. Bearer use and introspection share this one query and one rule.
+fn load_live_access(
+    conn: &mut DbConn,
+    hash: &str,
+    db_now: NaiveDateTime,
+) -> StoreResult<Option<(AccessRow, Option<String>)>> {
+    let row: Option<(AccessRow, String, Option<String>, Option<String>)> =
+        on_backend!(conn, |c| access_tokens::table
+            .inner_join(clients::table)
+            .left_join(accounts::table)
+            .filter(access_tokens::token_hash.eq(hash))
+            .select((
+                AccessRow::as_select(),
+                clients::status,
+                accounts::status.nullable(),
+                accounts::username.nullable(),
+            ))
+            .first(c)
+            .optional())?;
+    let Some((row, client_status, account_status, username)) = row else {
+        return Ok(None);
+    };
+    let live = row.revoked_at.is_none()
+        && row.expires_at > db_now
+        && client_status == "approved"
+        && account_status.as_deref().is_none_or(|s| s == "active");
+    Ok(live.then_some((row, username)))
+}
+
 /// An access or refresh token that is live now, with what introspection reports; None
 /// for anything unknown, expired, revoked, rotated out, or whose app, account or
 /// consent is no longer valid. Changes nothing.
@@ -669,28 +681,8 @@ pub(crate) fn load_active_token(
     db_now: NaiveDateTime,
 ) -> StoreResult<Option<ActiveToken>> {
     match kind {
-        TokenKind::Access => {
-            let row: Option<(AccessRow, String, Option<String>, Option<String>)> =
-                on_backend!(conn, |c| access_tokens::table
-                    .inner_join(clients::table)
-                    .left_join(accounts::table)
-                    .filter(access_tokens::token_hash.eq(hash))
-                    .select((
-                        AccessRow::as_select(),
-                        clients::status,
-                        accounts::status.nullable(),
-                        accounts::username.nullable(),
-                    ))
-                    .first(c)
-                    .optional())?;
-            let Some((row, client_status, account_status, username)) = row else {
-                return Ok(None);
-            };
-            let live = row.revoked_at.is_none()
-                && row.expires_at > db_now
-                && client_status == "approved"
-                && account_status.as_deref().is_none_or(|s| s == "active");
-            Ok(live.then(|| ActiveToken {
+        TokenKind::Access => Ok(
+            load_live_access(conn, hash, db_now)?.map(|(row, username)| ActiveToken {
                 kind,
                 client_id: row.client_id,
                 account_id: row.account_id,
@@ -698,8 +690,8 @@ pub(crate) fn load_active_token(
                 scopes: split_scopes(&row.scopes),
                 issued_at: time::from_db(row.created_at),
                 expires_at: time::from_db(row.expires_at),
-            }))
-        }
+            }),
+        ),
         TokenKind::Refresh => {
             let Some((rt, family, client_status, account_status, username)) =
                 load_refresh(conn, hash)?

@@ -18,6 +18,7 @@ both_backends!(
     a_client_without_the_grant_is_unauthorized_client,
     public_clients_cannot_use_client_credentials,
     a_service_token_is_not_a_patients_token,
+    credentials_are_checked_before_what_the_client_asks_for,
 );
 
 async fn service(srv: &TestServer, scopes: &[&str]) -> Rp {
@@ -190,4 +191,53 @@ async fn a_service_token_is_not_a_patients_token(srv: TestServer) {
         401,
         "no patient stands behind a service token"
     );
+}
+
+/// RFC 6749 §5.2: a client whose credentials fail hears `invalid_client` (401, with a
+/// Basic challenge when it used Basic), whatever else is wrong with its request, and
+/// learns nothing about the grant or scopes it asked for.
+async fn credentials_are_checked_before_what_the_client_asks_for(srv: TestServer) {
+    let rp = service(&srv, &["system/Patient.read"]).await;
+    let mut wrong_secret = rp.clone();
+    wrong_secret.secret = Some("not-the-secret".into());
+    let mut unknown = rp.clone();
+    unknown.client_id = "no-such-client".into();
+    for (who, caller) in [("wrong secret", &wrong_secret), ("unknown client", &unknown)] {
+        for scope in ["system/Patient.read", "openid", "bad\"scope"] {
+            let resp = reqwest::Client::new()
+                .post(srv.url("/token"))
+                .basic_auth(&caller.client_id, caller.secret.as_ref())
+                .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 401, "{who}, scope {scope}");
+            assert!(
+                resp.headers().contains_key("www-authenticate"),
+                "{who}, scope {scope}"
+            );
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_client", "{who}, scope {scope}");
+        }
+    }
+    // The method it did not register (client_secret_post for a Basic client).
+    let (status, body) = ts::post(
+        &srv,
+        "/token",
+        Auth::Post(&rp),
+        &[("grant_type", "client_credentials"), ("scope", "bad\"scope")],
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_client");
+    // With the right credentials the same malformed scope is the error.
+    let (status, body) = ts::post(
+        &srv,
+        "/token",
+        Auth::Basic(&rp),
+        &[("grant_type", "client_credentials"), ("scope", "bad\"scope")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_scope");
 }

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::clients::Client;
+use crate::clients::{load_client_with_secrets, Client};
 use crate::db::{on_backend, DbConn};
 use crate::error::StoreResult;
 use crate::rows::{AccessRow, FamilyRow, RefreshRow};
@@ -87,6 +87,36 @@ pub(crate) struct AccessFor<'a> {
     pub session_id: Option<&'a str>,
     pub scopes: &'a str,
     pub auth_time: Option<NaiveDateTime>,
+}
+
+/// Inserts a new client-credentials access token (no account, no refresh token).
+fn insert_client_token(
+    conn: &mut DbConn,
+    client_id: &str,
+    scopes: &[String],
+    now: DateTime<Utc>,
+    lifetime: Duration,
+) -> StoreResult<IssuedTokens> {
+    let scopes = scopes.join(" ");
+    let access = AccessFor {
+        client_id,
+        account_id: None,
+        family_id: None,
+        code_hash: None,
+        session_id: None,
+        scopes: &scopes,
+        auth_time: None,
+    };
+    let (row, token) = new_access_row(access, now, lifetime)?;
+    on_backend!(conn, |c| diesel::insert_into(access_tokens::table)
+        .values(&row)
+        .execute(c))?;
+    Ok(IssuedTokens {
+        access_token: token,
+        access_expires_at: now + lifetime,
+        refresh_token: None,
+        family_id: None,
+    })
 }
 
 pub(crate) fn new_access_row(
@@ -389,27 +419,40 @@ impl Store {
         now: DateTime<Utc>,
         lifetime: Duration,
     ) -> StoreResult<IssuedTokens> {
-        let scopes = scopes.join(" ");
-        let access = AccessFor {
-            client_id,
-            account_id: None,
-            family_id: None,
-            code_hash: None,
-            session_id: None,
-            scopes: &scopes,
-            auth_time: None,
-        };
-        let (row, token) = new_access_row(access, now, lifetime)?;
+        let client_id = client_id.to_owned();
+        let scopes = scopes.to_vec();
         self.write_one_statement(move |conn| {
-            on_backend!(conn, |c| diesel::insert_into(access_tokens::table)
-                .values(&row)
-                .execute(c))?;
-            Ok(IssuedTokens {
-                access_token: token,
-                access_expires_at: now + lifetime,
-                refresh_token: None,
-                family_id: None,
-            })
+            insert_client_token(conn, &client_id, &scopes, now, lifetime)
+        })
+        .await
+    }
+
+    /// Issues a client-credentials access token if `admit` accepts the client: it is
+    /// shown the client `client_id` names, as stored at `now`, with the digests of its
+    /// live secrets, and answers with the token's scopes or with its own refusal, which
+    /// comes back as the inner `Err` with nothing written. The lookup and the insert share
+    /// one trip to the database, where authenticating first would take two.
+    pub async fn issue_client_token_if<E, F>(
+        &self,
+        client_id: &str,
+        now: DateTime<Utc>,
+        lifetime: Duration,
+        admit: F,
+    ) -> StoreResult<Result<(IssuedTokens, Vec<String>), E>>
+    where
+        F: FnOnce(Option<(Client, Vec<String>)>) -> Result<Vec<String>, E> + Send + 'static,
+        E: Send + 'static,
+    {
+        let client_id = client_id.to_owned();
+        let db_now = time::to_db(now);
+        self.write_one_statement(move |conn| {
+            let found = load_client_with_secrets(conn, &client_id, db_now)?;
+            let scopes = match admit(found) {
+                Ok(scopes) => scopes,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let issued = insert_client_token(conn, &client_id, &scopes, now, lifetime)?;
+            Ok(Ok((issued, scopes)))
         })
         .await
     }
@@ -564,7 +607,7 @@ impl Store {
         let token = TokenKind::of(token).map(|kind| (kind, secret::digest(token)));
         let db_now = time::to_db(now);
         self.read(move |conn| {
-            let client = crate::clients::load_client_with_secrets(conn, &client_id, db_now)?;
+            let client = load_client_with_secrets(conn, &client_id, db_now)?;
             let token = match token {
                 Some((kind, hash)) => load_active_token(conn, kind, &hash, db_now)?,
                 None => None,

@@ -92,16 +92,33 @@ impl ClientClaim {
         endpoint: &str,
     ) -> Result<(Client, Presented), OAuthError> {
         let presented = self.presented;
-        let Some((client, digests)) = found else {
-            return Err(OAuthError::invalid_client("client authentication failed")
-                .with_basic_challenge(presented.used_basic()));
-        };
-        client_auth::check_secret_or_public(&presented, &client, &digests)?;
+        let client = check_stored(&presented, found)?;
         if let Presented::Assertion { assertion, .. } = &presented {
             check_assertion(state, &client, assertion, endpoint).await?;
         }
         Ok((client, presented))
     }
+
+    /// Whether the stored client alone can settle these credentials (a secret, or a
+    /// public client's id): only an assertion needs keys and a replay record besides.
+    pub fn settled_by_stored_client(&self) -> bool {
+        !matches!(self.presented, Presented::Assertion { .. })
+    }
+}
+
+/// Checks presented credentials against `found`, the claimed client with its live
+/// secret digests as the store returned them. An assertion's signature and claims are
+/// not checked here (see `ClientClaim::verify`).
+pub fn check_stored(
+    presented: &Presented,
+    found: Option<(Client, Vec<String>)>,
+) -> Result<Client, OAuthError> {
+    let Some((client, digests)) = found else {
+        return Err(OAuthError::invalid_client("client authentication failed")
+            .with_basic_challenge(presented.used_basic()));
+    };
+    client_auth::check_secret_or_public(presented, &client, &digests)?;
+    Ok(client)
 }
 
 /// Verifies a `private_key_jwt` assertion: signature with one of the client's keys,

@@ -21,7 +21,7 @@ use crate::{normalize, secret, time, Store};
 pub const SESSION_PREFIX: &str = "pfds_";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = developers)]
+#[diesel(table_name = developers, treat_none_as_default_value = false)]
 struct DeveloperRow {
     id: String,
     email: String,
@@ -35,7 +35,7 @@ struct DeveloperRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = developer_sessions)]
+#[diesel(table_name = developer_sessions, treat_none_as_default_value = false)]
 struct SessionRow {
     id: String,
     token_hash: String,
@@ -47,7 +47,7 @@ struct SessionRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = developer_links)]
+#[diesel(table_name = developer_links, treat_none_as_default_value = false)]
 struct LinkRow {
     id: String,
     purpose: String,

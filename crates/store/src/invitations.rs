@@ -54,7 +54,7 @@ impl Invitation {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = invitations)]
+#[diesel(table_name = invitations, treat_none_as_default_value = false)]
 struct InvitationRow {
     id: String,
     patient_id: String,

@@ -23,7 +23,7 @@ pub const REGISTRATION_ACCESS_TOKEN_PREFIX: &str = "pfrat_";
 const CLIENT_SECRET_PREFIX: &str = "pfcs_";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = initial_access_tokens)]
+#[diesel(table_name = initial_access_tokens, treat_none_as_default_value = false)]
 struct InitialTokenRow {
     id: String,
     token_hash: String,
@@ -35,7 +35,7 @@ struct InitialTokenRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = client_registrations)]
+#[diesel(table_name = client_registrations, treat_none_as_default_value = false)]
 struct RegistrationRow {
     client_id: String,
     contacts: String,

@@ -1,5 +1,11 @@
 //! Row structs: the database's shape, private to the store. Public functions convert
 //! them to domain types.
+//!
+//! Every insertable row binds a `None` as NULL (`treat_none_as_default_value = false`;
+//! no nullable column has a default). With diesel's default, a `None` is written as
+//! `DEFAULT`, so the INSERT's text depends on which fields are set and diesel never
+//! keeps it as a prepared statement: PostgreSQL parsed and planned every token insert
+//! afresh, SQLite compiled it again.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -7,7 +13,7 @@ use diesel::prelude::*;
 use crate::schema::*;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = patients)]
+#[diesel(table_name = patients, treat_none_as_default_value = false)]
 pub(crate) struct PatientRow {
     pub id: String,
     pub external_id: Option<String>,
@@ -27,7 +33,7 @@ pub(crate) struct PatientRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = accounts)]
+#[diesel(table_name = accounts, treat_none_as_default_value = false)]
 pub(crate) struct AccountRow {
     pub id: String,
     pub username: String,
@@ -51,7 +57,7 @@ pub(crate) struct AccountRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = account_patients)]
+#[diesel(table_name = account_patients, treat_none_as_default_value = false)]
 pub(crate) struct AccountPatientRow {
     pub account_id: String,
     pub patient_id: String,
@@ -60,7 +66,7 @@ pub(crate) struct AccountPatientRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients)]
+#[diesel(table_name = clients, treat_none_as_default_value = false)]
 pub(crate) struct ClientRow {
     pub id: String,
     pub name: String,
@@ -89,7 +95,7 @@ pub(crate) struct ClientRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = client_secrets)]
+#[diesel(table_name = client_secrets, treat_none_as_default_value = false)]
 pub(crate) struct ClientSecretRow {
     pub id: String,
     pub client_id: String,
@@ -99,7 +105,7 @@ pub(crate) struct ClientSecretRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = grants)]
+#[diesel(table_name = grants, treat_none_as_default_value = false)]
 pub(crate) struct GrantRow {
     pub id: String,
     pub account_id: String,
@@ -112,7 +118,7 @@ pub(crate) struct GrantRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = sessions)]
+#[diesel(table_name = sessions, treat_none_as_default_value = false)]
 pub(crate) struct SessionRow {
     pub id: String,
     pub token_hash: String,
@@ -128,7 +134,7 @@ pub(crate) struct SessionRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = authorization_codes)]
+#[diesel(table_name = authorization_codes, treat_none_as_default_value = false)]
 pub(crate) struct CodeRow {
     pub code_hash: String,
     pub client_id: String,
@@ -149,7 +155,7 @@ pub(crate) struct CodeRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = token_families)]
+#[diesel(table_name = token_families, treat_none_as_default_value = false)]
 pub(crate) struct FamilyRow {
     pub id: String,
     pub client_id: String,
@@ -166,7 +172,7 @@ pub(crate) struct FamilyRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens)]
+#[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 pub(crate) struct RefreshRow {
     pub token_hash: String,
     pub family_id: String,
@@ -176,7 +182,7 @@ pub(crate) struct RefreshRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = access_tokens)]
+#[diesel(table_name = access_tokens, treat_none_as_default_value = false)]
 pub(crate) struct AccessRow {
     pub token_hash: String,
     pub client_id: String,
@@ -192,7 +198,7 @@ pub(crate) struct AccessRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = signing_keys)]
+#[diesel(table_name = signing_keys, treat_none_as_default_value = false)]
 pub(crate) struct SigningKeyRow {
     pub kid: String,
     pub alg: String,
@@ -204,7 +210,7 @@ pub(crate) struct SigningKeyRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = one_time_codes)]
+#[diesel(table_name = one_time_codes, treat_none_as_default_value = false)]
 pub(crate) struct OneTimeCodeRow {
     pub id: String,
     pub purpose: String,
@@ -220,7 +226,7 @@ pub(crate) struct OneTimeCodeRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = outbound_messages)]
+#[diesel(table_name = outbound_messages, treat_none_as_default_value = false)]
 pub(crate) struct OutboundRow {
     pub id: String,
     pub channel: String,
@@ -238,7 +244,7 @@ pub(crate) struct OutboundRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub(crate) struct AuditRow {
     pub id: String,
     pub occurred_at: NaiveDateTime,
@@ -250,7 +256,7 @@ pub(crate) struct AuditRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = client_assertions)]
+#[diesel(table_name = client_assertions, treat_none_as_default_value = false)]
 pub(crate) struct ClientAssertionRow {
     pub client_id: String,
     pub jti_hash: String,
@@ -259,7 +265,7 @@ pub(crate) struct ClientAssertionRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = pushed_requests)]
+#[diesel(table_name = pushed_requests, treat_none_as_default_value = false)]
 pub(crate) struct PushedRequestRow {
     pub handle_hash: String,
     pub client_id: String,

@@ -230,8 +230,11 @@ impl Pools {
             // `first` switched the file to WAL before any reader opened, so readers
             // never race on the journal mode.
             Backend::Sqlite => {
+                let checkpoint_conn = manager
+                    .open()
+                    .map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")))?;
                 let reopen = manager.clone();
-                let writer = Writer::start(first, move || {
+                let writer = Writer::start(first, checkpoint_conn, move || {
                     reopen
                         .open()
                         .map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")))

@@ -25,6 +25,7 @@ use crate::db::{self, DbConn};
 use crate::error::{StoreError, StoreResult};
 use crate::password::HashFormat;
 use crate::schema::{account_patients, accounts, patients};
+use crate::writer::WRITER_AUTOCHECKPOINT_PAGES;
 use crate::{normalize, time, Store};
 
 /// Lookups bind one parameter per key; SQLite allows 32,766 per statement.
@@ -884,10 +885,11 @@ impl Store {
                 written()
             };
             if sqlite {
-                conn.batch_execute(
+                conn.batch_execute(&format!(
                     "PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT; \
-                     PRAGMA wal_autocheckpoint = 1000; PRAGMA wal_checkpoint(PASSIVE);",
-                )?;
+                     PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}; \
+                     PRAGMA wal_checkpoint(PASSIVE);",
+                ))?;
             }
             result
         })

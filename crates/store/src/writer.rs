@@ -9,9 +9,18 @@
 //!
 //! Under load this turns N commits (and N thread hand-overs to a pooled connection)
 //! into one; with a single writer waiting, it is one transaction as before.
+//!
+//! Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a
+//! thread of their own, on a connection of their own, so that no write waits for one.
+//! SQLite would otherwise run them inside the commit that crossed `wal_autocheckpoint`
+//! pages: under load several times a second, each one stalling every write queued
+//! behind it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender, TrySendError};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use tokio::sync::oneshot;
@@ -22,6 +31,15 @@ use crate::error::{StoreError, StoreResult};
 /// Writes that share one transaction, at most. A bound keeps the first job of a group
 /// from waiting on an unbounded tail.
 const MAX_GROUP: usize = 128;
+
+/// The least time between two checkpoints: a page that many commits change in that
+/// time is copied into the database file once.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The write connection's own `wal_autocheckpoint`, in pages (SQLite's default is 1,000).
+/// Only a backstop: the checkpointer copies the WAL long before it grows this large
+/// (40 MB), unless it cannot keep up.
+pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Tells a job's caller how its write ended, once the group's commit is known: given
 /// the commit's failure, or `None` when it committed.
@@ -75,17 +93,34 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`; `reopen` replaces the connection if a
-    /// panicking job left it unusable.
+    /// Starts the writer thread on `conn` and the checkpointer on `checkpoint_conn`, two
+    /// connections to the same database; `reopen` opens a connection like `conn`, to
+    /// replace it if a panicking job left it unusable.
     pub(crate) fn start(
         conn: DbConn,
+        checkpoint_conn: DbConn,
         reopen: impl Fn() -> Result<DbConn, StoreError> + Send + 'static,
     ) -> Result<Writer, StoreError> {
         let (queue, jobs) = channel();
+        // One slot: commits made while a checkpoint runs ask for one more, not many.
+        let (nudge, nudges) = sync_channel(1);
+        let mut conn = conn;
+        limit_autocheckpoint(&mut conn)?;
+        let reopen = move || {
+            let mut fresh = reopen()?;
+            limit_autocheckpoint(&mut fresh)?;
+            Ok(fresh)
+        };
+        let spawn_failed =
+            |e: std::io::Error| StoreError::Unavailable(format!("cannot start the writer: {e}"));
+        std::thread::Builder::new()
+            .name("pfid-sqlite-checkpointer".into())
+            .spawn(move || checkpoints(checkpoint_conn, nudges))
+            .map_err(spawn_failed)?;
         std::thread::Builder::new()
             .name("pfid-sqlite-writer".into())
-            .spawn(move || serve(conn, jobs, reopen))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
+            .spawn(move || serve(conn, jobs, nudge, reopen))
+            .map_err(spawn_failed)?;
         Ok(Writer { queue })
     }
 
@@ -127,7 +162,31 @@ fn retold(e: &StoreError) -> StoreError {
     StoreError::Unavailable(format!("commit failed: {e}"))
 }
 
-fn serve(mut conn: DbConn, jobs: Receiver<Job>, reopen: impl Fn() -> Result<DbConn, StoreError>) {
+fn limit_autocheckpoint(conn: &mut DbConn) -> Result<(), StoreError> {
+    conn.batch_execute(&format!(
+        "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}"
+    ))
+    .map_err(StoreError::from)
+}
+
+/// Copies the WAL into the database file after commits, at most once per
+/// `CHECKPOINT_INTERVAL`, until the writer thread ends. PASSIVE never waits for readers
+/// or the writer: it copies what no reader still needs, and the rest next time.
+fn checkpoints(mut conn: DbConn, nudges: Receiver<()>) {
+    while nudges.recv().is_ok() {
+        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; the next commit retries");
+        }
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+    }
+}
+
+fn serve(
+    mut conn: DbConn,
+    jobs: Receiver<Job>,
+    nudge: SyncSender<()>,
+    reopen: impl Fn() -> Result<DbConn, StoreError>,
+) {
     let mut next = None;
     while let Some(job) = next.take().or_else(|| jobs.recv().ok()) {
         match job {
@@ -148,6 +207,12 @@ fn serve(mut conn: DbConn, jobs: Receiver<Job>, reopen: impl Fn() -> Result<DbCo
                     }
                 }
                 commit_group(&mut conn, group);
+                match nudge.try_send(()) {
+                    Ok(()) | Err(TrySendError::Full(())) => {}
+                    Err(TrySendError::Disconnected(())) => {
+                        tracing::error!("the SQLite checkpointer stopped; commits checkpoint");
+                    }
+                }
             }
         }
         // Whatever happened, the next job must find the connection outside a transaction.

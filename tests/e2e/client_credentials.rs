@@ -202,7 +202,10 @@ async fn credentials_are_checked_before_what_the_client_asks_for(srv: TestServer
     wrong_secret.secret = Some("not-the-secret".into());
     let mut unknown = rp.clone();
     unknown.client_id = "no-such-client".into();
-    for (who, caller) in [("wrong secret", &wrong_secret), ("unknown client", &unknown)] {
+    for (who, caller) in [
+        ("wrong secret", &wrong_secret),
+        ("unknown client", &unknown),
+    ] {
         for scope in ["system/Patient.read", "openid", "bad\"scope"] {
             let resp = reqwest::Client::new()
                 .post(srv.url("/token"))
@@ -225,7 +228,10 @@ async fn credentials_are_checked_before_what_the_client_asks_for(srv: TestServer
         &srv,
         "/token",
         Auth::Post(&rp),
-        &[("grant_type", "client_credentials"), ("scope", "bad\"scope")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "bad\"scope"),
+        ],
     )
     .await;
     assert_eq!(status, 401);
@@ -235,7 +241,10 @@ async fn credentials_are_checked_before_what_the_client_asks_for(srv: TestServer
         &srv,
         "/token",
         Auth::Basic(&rp),
-        &[("grant_type", "client_credentials"), ("scope", "bad\"scope")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "bad\"scope"),
+        ],
     )
     .await;
     assert_eq!(status, 400);

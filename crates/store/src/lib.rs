@@ -135,10 +135,10 @@ impl Store {
     }
 
     /// Runs `f`, which must write with exactly one statement (a statement is atomic on
-    /// its own; reads before it are allowed, but nothing ties them to the write on
-    /// PostgreSQL), committed before this returns. On PostgreSQL it runs in autocommit: one round
-    /// trip to the server instead of three (BEGIN, the statement, COMMIT). On SQLite it
-    /// joins the writer's group commit like any other write.
+    /// its own; reads before it are allowed, but on PostgreSQL nothing ties them to the
+    /// write), committed before this returns. On PostgreSQL it runs in autocommit: one
+    /// round trip to the server instead of three (BEGIN, the statement, COMMIT). On
+    /// SQLite it joins the writer's group commit like any other write.
     pub(crate) async fn write_one_statement<T, F>(&self, f: F) -> StoreResult<T>
     where
         F: FnOnce(&mut DbConn) -> StoreResult<T> + Send + 'static,

@@ -41,12 +41,9 @@ pub async fn authenticate_client(
     params: &Params,
     endpoint: &str,
 ) -> Result<(Client, Presented), OAuthError> {
-    let claim = ClientClaim::of(req, params)?;
-    let found = state
-        .store
-        .client_with_secrets(&claim.client_id, state.now())
-        .await?;
-    claim.verify(state, found, endpoint).await
+    ClientClaim::of(req, params)?
+        .authenticate(state, endpoint)
+        .await
 }
 
 /// What a request says about its client before the database is asked: the credentials
@@ -81,6 +78,19 @@ impl ClientClaim {
             presented,
             client_id,
         })
+    }
+
+    /// Looks the claimed client up and checks the presented credentials against it.
+    pub async fn authenticate(
+        self,
+        state: &AppState,
+        endpoint: &str,
+    ) -> Result<(Client, Presented), OAuthError> {
+        let found = state
+            .store
+            .client_with_secrets(&self.client_id, state.now())
+            .await?;
+        self.verify(state, found, endpoint).await
     }
 
     /// Checks the presented credentials against `found`, the claimed client with its

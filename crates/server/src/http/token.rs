@@ -49,26 +49,20 @@ pub async fn token(
     let params = form_params(&req, &body)?;
     let claim = ClientClaim::of(&req, &params)?;
     let grant_type = params.get("grant_type");
-    if grant_type == Some("client_credentials") && claim.settled_by_stored_client() {
-        let response = client_credentials_in_one_trip(&state, claim, &params).await?;
-        state.metrics.count(Event::TokensIssued);
-        return Ok(token_response(response));
-    }
-    let found = state
-        .store
-        .client_with_secrets(&claim.client_id, state.now())
-        .await?;
-    let (client, _) = claim.verify(&state, found, "/token").await?;
-    let grant_type =
-        grant_type.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let response = match grant_type {
-        "authorization_code" => authorization_code(&state, &client, &params).await?,
-        "refresh_token" => refresh_token(&state, &client, &params).await?,
-        "client_credentials" => client_credentials(&state, &client, &params).await?,
-        other => {
-            return Err(OAuthError::unsupported_grant_type(format!(
-                "grant_type {other} is not supported"
-            )));
+    let response = if grant_type == Some("client_credentials") && claim.settled_by_stored_client() {
+        client_credentials_in_one_trip(&state, claim, &params).await?
+    } else {
+        let (client, _) = claim.authenticate(&state, "/token").await?;
+        match grant_type {
+            None => return Err(OAuthError::invalid_request("grant_type is required")),
+            Some("authorization_code") => authorization_code(&state, &client, &params).await?,
+            Some("refresh_token") => refresh_token(&state, &client, &params).await?,
+            Some("client_credentials") => client_credentials(&state, &client, &params).await?,
+            Some(other) => {
+                return Err(OAuthError::unsupported_grant_type(format!(
+                    "grant_type {other} is not supported"
+                )));
+            }
         }
     };
     state.metrics.count(Event::TokensIssued);
@@ -289,11 +283,7 @@ async fn refresh_token(
 /// Scopes a client-credentials token can never carry: they speak for a patient.
 const PATIENT_ONLY_SCOPES: [&str; 2] = ["openid", "offline_access"];
 
-/// RFC 6749 §4.4, for confidential clients only. The token carries the requested scopes
-/// that the client is registered for, minus `openid` and `offline_access`. Without a
-/// `scope` parameter it carries every scope the client is registered for (RFC 6749 §3.3's
-/// pre-defined default), which may be none: such a token proves only which client holds
-/// it. Asking only for scopes the client may not have is `invalid_scope`.
+/// RFC 6749 §4.4 for a client already authenticated (the `private_key_jwt` path).
 async fn client_credentials(
     state: &AppState,
     client: &Client,
@@ -342,6 +332,12 @@ async fn client_credentials_in_one_trip(
 
 /// The scopes of a client-credentials token for `client`, an authenticated client,
 /// given the `scope` parameter as `requested_scopes` read it; or why it gets none.
+/// RFC 6749 §4.4 is for confidential clients only. The token carries the requested
+/// scopes that the client is registered for, minus `openid` and `offline_access`.
+/// Without a `scope` parameter it carries every scope the client is registered for
+/// (RFC 6749 §3.3's pre-defined default), which may be none: such a token proves only
+/// which client holds it. Asking only for scopes the client may not have is
+/// `invalid_scope`.
 fn client_credentials_scopes(
     client: &Client,
     requested: Result<Option<Vec<String>>, OAuthError>,
